@@ -1,0 +1,27 @@
+{
+    "name": "Mail Tickets",
+    "summary": "Helpdesk tickets from a support mailbox, with the email conversation",
+    "version": "19.0.1.0.0",
+    "category": "Services/Helpdesk",
+    "website": "https://github.com/mail-ticket/mail-ticket",
+    "author": "mail_ticket developers",
+    "license": "LGPL-3",
+    "depends": ["mail"],
+    "data": [
+        "security/mail_ticket_groups.xml",
+        "security/ir.model.access.csv",
+        "security/mail_ticket_security.xml",
+        "data/ir_sequence_data.xml",
+        "data/mail_message_subtype_data.xml",
+        "data/mail_ticket_stage_data.xml",
+        "views/mail_ticket_views.xml",
+        "views/mail_ticket_comment_views.xml",
+        "views/mail_ticket_stage_views.xml",
+        "views/mail_ticket_tag_views.xml",
+        "views/mail_ticket_menus.xml",
+    ],
+    "demo": [
+        "demo/mail_ticket_demo.xml",
+    ],
+    "application": True,
+}

@@ -1,0 +1,59 @@
+import logging
+
+from odoo import api, models
+
+_logger = logging.getLogger(__name__)
+
+
+class MailThread(models.AbstractModel):
+    _inherit = "mail.thread"
+
+    @api.model
+    def message_route(self, message, message_dict, model=None, thread_id=None, custom_values=None):
+        """Route a mail whose subject names a ticket to that ticket.
+
+        Odoo routes replies by their References / In-Reply-To headers only; those
+        still win. Without a header match, a subject reference such as
+        ``Re: [TICKET-042] ...`` or ``AW: #42`` makes the mail a comment of that
+        ticket. Beyond ticket mailboxes (fallback model ``mail.ticket``), only the
+        ``[TICKET-042]`` tag this module puts in outgoing subjects is routed. This
+        runs before Odoo's catchall check, so a reply whose client dropped the
+        threading headers is not bounced.
+        """
+        if model == "mail.ticket":
+            _logger.info(
+                "Processing mail %s from %s: %s",
+                message_dict.get("message_id"),
+                message_dict.get("email_from"),
+                message_dict.get("subject"),
+            )
+        if not message_dict.get("is_bounce") and not message_dict.get("parent_id"):
+            ticket = (
+                self.env["mail.ticket"]
+                .sudo()
+                ._search_by_reference(
+                    message_dict.get("subject"), bracketed_only=model != "mail.ticket"
+                )
+            )
+            if ticket:
+                self._routing_reset_bounce(message, message_dict)
+                user_id = (
+                    self._mail_find_user_for_gateway(message_dict["email_from"]).id or self.env.uid
+                )
+                route = self._routing_check_route(
+                    message,
+                    message_dict,
+                    ("mail.ticket", ticket.id, None, user_id, self.env["mail.alias"]),
+                    raise_exception=False,
+                )
+                if route:
+                    _logger.info(
+                        "Routing mail %s from %s to ticket %s by its subject",
+                        message_dict.get("message_id"),
+                        message_dict.get("email_from"),
+                        ticket.number,
+                    )
+                    return [route]
+        return super().message_route(
+            message, message_dict, model=model, thread_id=thread_id, custom_values=custom_values
+        )

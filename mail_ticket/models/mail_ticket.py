@@ -1,0 +1,277 @@
+import logging
+import re
+
+from odoo import api, fields, models
+
+_logger = logging.getLogger(__name__)
+
+TICKET_NUMBER_PREFIX = "TICKET-"
+# reply and forward prefixes of the usual mail clients, chained ("AW: WG: Re[2]: ...")
+_REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr)\s*(?:\[\d+\])?\s*:\s*)*"
+# [TICKET-123] anywhere: the tag this module puts in every subject it sends
+_TAG_RE = re.compile(r"\[\s*TICKET-0*(\d{1,9})\s*\]", re.IGNORECASE)
+# "Ticket #123" anywhere: explicit enough to be a reference
+_TICKET_HASH_RE = re.compile(r"\bTicket\s*#0*(\d{1,9})\b", re.IGNORECASE)
+# "#123" only right behind the reply prefixes, so "Invoice #123" is not a reference
+_LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(\d{{1,9}})\b", re.IGNORECASE)
+
+
+class MailTicket(models.Model):
+    _name = "mail.ticket"
+    _description = "Helpdesk Ticket"
+    _inherit = ["mail.thread.cc", "mail.activity.mixin"]
+    _order = "priority desc, id desc"
+    _rec_names_search = ["number", "name"]
+    _check_company_auto = True
+    _primary_email = "email_from"
+
+    def _default_stage_id(self):
+        return self.env["mail.ticket.stage"].search([], limit=1)
+
+    number = fields.Char(
+        readonly=True,
+        copy=False,
+        index=True,
+        default=lambda self: self.env._("New"),
+    )
+    name = fields.Char(string="Title", required=True, tracking=True)
+    description = fields.Html()
+    stage_id = fields.Many2one(
+        "mail.ticket.stage",
+        default=lambda self: self._default_stage_id(),
+        group_expand="_read_group_stage_ids",
+        ondelete="restrict",
+        tracking=True,
+        index=True,
+        copy=False,
+    )
+    is_closed = fields.Boolean(related="stage_id.is_closed", store=True, index=True)
+    priority = fields.Selection(
+        [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")],
+        default="1",
+        tracking=True,
+        index=True,
+    )
+    partner_id = fields.Many2one("res.partner", string="Customer", tracking=True, index=True)
+    email_from = fields.Char(
+        string="Email",
+        compute="_compute_email_from",
+        store=True,
+        readonly=False,
+        index="trigram",
+        help="Address the conversation with the customer uses.",
+    )
+    created_from_email = fields.Boolean(readonly=True, copy=False)
+    fetchmail_server_id = fields.Many2one(
+        "fetchmail.server",
+        string="Mailbox",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="Incoming mail server the ticket was created from.",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Assigned to",
+        domain="[('share', '=', False)]",
+        tracking=True,
+        index=True,
+        check_company=True,
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        index=True,
+        default=lambda self: self.env.company,
+    )
+    tag_ids = fields.Many2many("mail.ticket.tag", string="Tags")
+    comment_ids = fields.One2many("mail.ticket.comment", "ticket_id", string="Comments")
+    comment_count = fields.Integer(compute="_compute_comment_count")
+    date_last_customer_message = fields.Datetime(
+        string="Last Customer Message", readonly=True, copy=False
+    )
+    date_last_agent_answer = fields.Datetime(string="Last Agent Answer", readonly=True, copy=False)
+    date_closed = fields.Datetime(
+        string="Closed On", compute="_compute_date_closed", store=True, copy=False
+    )
+    color = fields.Integer()
+
+    _number_company_uniq = models.Constraint(
+        "UNIQUE(number, company_id)",
+        "A ticket number must be unique per company.",
+    )
+
+    @api.depends("number", "name")
+    def _compute_display_name(self):
+        for ticket in self:
+            if ticket.number and ticket.id:
+                ticket.display_name = f"[{ticket.number}] {ticket.name or ''}".strip()
+            else:
+                ticket.display_name = ticket.name
+
+    @api.depends("partner_id")
+    def _compute_email_from(self):
+        for ticket in self.filtered("partner_id.email"):
+            ticket.email_from = ticket.partner_id.email
+
+    def _compute_comment_count(self):
+        counts = dict(
+            self.env["mail.ticket.comment"]._read_group(
+                [("ticket_id", "in", self.ids)], ["ticket_id"], ["__count"]
+            )
+        )
+        for ticket in self:
+            ticket.comment_count = counts.get(ticket._origin, 0)
+
+    @api.depends("is_closed")
+    def _compute_date_closed(self):
+        for ticket in self:
+            if not ticket.is_closed:
+                ticket.date_closed = False
+            elif not ticket.date_closed:
+                ticket.date_closed = fields.Datetime.now()
+
+    @api.model
+    def _read_group_stage_ids(self, stages, domain):
+        return stages.search([], order=stages._order)
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        new_label = self.env._("New")
+        for vals in vals_list:
+            if not vals.get("number") or vals["number"] == new_label:
+                company = self.env["res.company"].browse(vals.get("company_id"))
+                vals["number"] = (
+                    self.env["ir.sequence"]
+                    .with_company(company or self.env.company)
+                    .next_by_code("mail.ticket")
+                )
+        tickets = super().create(vals_list)
+        for ticket in tickets.filtered("partner_id"):
+            ticket.message_subscribe(ticket.partner_id.ids)
+        return tickets
+
+    def write(self, vals):
+        res = super().write(vals)
+        if vals.get("partner_id"):
+            self.message_subscribe([vals["partner_id"]])
+        return res
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_open_comments(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mail_ticket.mail_ticket_comment_action"
+        )
+        action["domain"] = [("ticket_id", "=", self.id)]
+        action["context"] = {"default_ticket_id": self.id}
+        return action
+
+    # ------------------------------------------------------------
+    # TICKET REFERENCES
+    # ------------------------------------------------------------
+
+    @api.model
+    def _parse_ticket_reference(self, subject, bracketed_only=False):
+        """Return the ticket number an email subject refers to, or ``None``.
+
+        ``[TICKET-123]`` and ``Ticket #123`` are references wherever they stand;
+        ``#123`` only at the start of the subject, behind any chain of reply and
+        forward prefixes (``Re:``, ``AW:``, ``WG:``, ``Fwd:`` ...). A bare number
+        ("Problem mit Ticket 123") is no reference. Leading zeros are ignored.
+        """
+        if not subject:
+            return None
+        patterns = (_TAG_RE,) if bracketed_only else (_TAG_RE, _TICKET_HASH_RE, _LEADING_HASH_RE)
+        for pattern in patterns:
+            match = pattern.search(subject)
+            if match and int(match.group(1)):
+                return int(match.group(1))
+        return None
+
+    @api.model
+    def _search_by_reference(self, subject, bracketed_only=False):
+        """Return the ticket the subject refers to (empty when none exists)."""
+        reference = self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
+        if reference is None:
+            return self.browse()
+        # numbers are padded by the sequence; match whatever padding it uses
+        numbers = {f"{TICKET_NUMBER_PREFIX}{reference:0{width}d}" for width in range(1, 10)}
+        return self.search([("number", "in", list(numbers))], order="id desc", limit=1)
+
+    # ------------------------------------------------------------
+    # MAIL GATEWAY
+    # ------------------------------------------------------------
+
+    def _creation_subtype(self):
+        return self.env.ref("mail_ticket.mt_ticket_new")
+
+    def _track_subtype(self, init_values):
+        self.ensure_one()
+        if "stage_id" in init_values:
+            return self.env.ref("mail_ticket.mt_ticket_stage")
+        return super()._track_subtype(init_values)
+
+    @api.model
+    def message_new(self, msg_dict, custom_values=None):
+        # the gateway runs as the sender's user: no field may default to them
+        self = self.with_context(default_user_id=False)
+        if not msg_dict.get("author_id") and msg_dict.get("email_from"):
+            author = self.env["mail.thread"]._partner_find_from_emails_single(
+                [msg_dict["email_from"]], no_create=False
+            )
+            msg_dict["author_id"] = author.id
+        defaults = {
+            "name": (msg_dict.get("subject") or "").strip() or self.env._("(no subject)"),
+            "description": msg_dict.get("body"),
+            "email_from": msg_dict.get("email_from"),
+            "partner_id": msg_dict.get("author_id"),
+            "created_from_email": True,
+            "date_last_customer_message": msg_dict.get("date"),
+        }
+        defaults.update(custom_values or {})
+        ticket = super().message_new(msg_dict, custom_values=defaults)
+        _logger.info(
+            "Ticket %s created from mail %s of %s",
+            ticket.number,
+            msg_dict.get("message_id"),
+            msg_dict.get("email_from"),
+        )
+        return ticket
+
+    def _message_post_after_hook(self, message, msg_vals):
+        comment_subtype_id = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
+        message_type = msg_vals.get("message_type", message.message_type)
+        subtype_id = msg_vals.get("subtype_id", message.subtype_id.id)
+        if message_type in ("email", "comment") and subtype_id == comment_subtype_id:
+            self._add_comment(message, is_from_email=message_type == "email")
+        return super()._message_post_after_hook(message, msg_vals)
+
+    def _add_comment(self, message, is_from_email):
+        """Mirror a message of the customer conversation as a comment."""
+        self.ensure_one()
+        self.env["mail.ticket.comment"].sudo().create(
+            {"ticket_id": self.id, "message_id": message.id, "is_from_email": is_from_email}
+        )
+        author = message.author_id
+        from_customer = not author or author.partner_share
+        if is_from_email and from_customer:
+            vals = {"date_last_customer_message": message.date}
+            if self.stage_id.reopen_on_reply:
+                vals["stage_id"] = self._default_stage_id().id
+            self.sudo().write(vals)
+            _logger.info(
+                "Comment added to ticket %s from mail %s of %s",
+                self.number,
+                message.message_id,
+                message.email_from,
+            )
+        elif not from_customer:
+            self.sudo().date_last_agent_answer = message.date

@@ -1,0 +1,33 @@
+from odoo import api, fields, models, tools
+
+
+class MailTicketComment(models.Model):
+    _name = "mail.ticket.comment"
+    _description = "Ticket Comment"
+    _order = "id"
+    _rec_name = "ticket_id"
+
+    ticket_id = fields.Many2one("mail.ticket", required=True, index=True, ondelete="cascade")
+    # the comment mirrors a message of the chatter: its content lives there only
+    message_id = fields.Many2one("mail.message", required=True, index=True, ondelete="cascade")
+    is_from_email = fields.Boolean(
+        string="From Email", readonly=True, help="The comment came in by email."
+    )
+    author_id = fields.Many2one(related="message_id.author_id", string="Author")
+    author_name = fields.Char(compute="_compute_author_contact")
+    author_email = fields.Char(compute="_compute_author_contact")
+    body = fields.Html(related="message_id.body")
+    date = fields.Datetime(related="message_id.date")
+    attachment_ids = fields.Many2many(related="message_id.attachment_ids")
+
+    _message_uniq = models.Constraint(
+        "UNIQUE(message_id)", "A message is mirrored by one comment at most."
+    )
+
+    @api.depends("message_id.email_from", "message_id.author_id")
+    def _compute_author_contact(self):
+        for comment in self:
+            name, email = tools.parse_contact_from_email(comment.message_id.email_from or "")
+            author = comment.message_id.author_id
+            comment.author_email = email or author.email
+            comment.author_name = name or author.name or email

@@ -1,0 +1,109 @@
+from odoo.addons.mail.tests.common import MailCommon, mail_new_test_user
+
+# A customer mail as Thunderbird sends it: text and HTML alternatives.
+MAIL_TICKET_TEMPLATE = """Return-Path: {return_path}
+To: {to}
+Cc: {cc}
+From: {email_from}
+Subject: {subject}
+MIME-Version: 1.0
+Content-Type: multipart/alternative; boundary="----=_Part_4200734"
+Date: Fri, 10 Aug 2026 16:16:39 +0200
+Message-ID: {msg_id}
+{extra}
+------=_Part_4200734
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+Unser Drucker im Lager druckt seit heute Morgen nur leere Seiten.
+
+--=20
+Sylvie
+------=_Part_4200734
+Content-Type: text/html; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+<html><body><p>Unser Drucker im Lager druckt seit heute Morgen nur leere Seiten.</p>
+<p>--<br/>Sylvie</p></body></html>
+------=_Part_4200734--
+"""
+
+# A mail with a PDF attachment.
+MAIL_TICKET_ATTACHMENT_TEMPLATE = """Return-Path: {return_path}
+To: {to}
+Cc: {cc}
+From: {email_from}
+Subject: {subject}
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b1"
+Date: Fri, 10 Aug 2026 16:16:39 +0200
+Message-ID: {msg_id}
+{extra}
+--b1
+Content-Type: text/plain; charset=utf-8
+
+Anbei das Fehlerprotokoll.
+--b1
+Content-Type: application/pdf; name="fehlerprotokoll.pdf"
+Content-Disposition: attachment; filename="fehlerprotokoll.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoKdHJhaWxlcgo8PC9Sb290IDEgMCBSPj4KJSVFT0YK
+--b1--
+"""
+
+SUPPORT_ADDRESS = "support@test.mycompany.com"
+
+
+class MailTicketCommon(MailCommon):
+    """Incoming mail goes through `message_process` with the ticket model as
+    fallback, as a fetchmail server whose "Create a New Record" is Ticket does."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.user_agent = mail_new_test_user(
+            cls.env,
+            login="agent",
+            name="Agnes Agent",
+            email="agnes.agent@test.mycompany.com",
+            groups="base.group_user,mail_ticket.mail_ticket_group_user",
+            company_id=cls.company_admin.id,
+        )
+        cls.user_manager = mail_new_test_user(
+            cls.env,
+            login="helpdesk_manager",
+            name="Manfred Manager",
+            email="manfred.manager@test.mycompany.com",
+            groups="base.group_user,mail_ticket.mail_ticket_group_manager",
+            company_id=cls.company_admin.id,
+        )
+        cls.stage_open = cls.env.ref("mail_ticket.stage_open")
+        cls.stage_in_progress = cls.env.ref("mail_ticket.stage_in_progress")
+        cls.stage_waiting = cls.env.ref("mail_ticket.stage_waiting")
+        cls.stage_solved = cls.env.ref("mail_ticket.stage_solved")
+        cls.stage_closed = cls.env.ref("mail_ticket.stage_closed")
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Sylvie Lelitre", "email": "sylvie.lelitre@agrolait.example.com"}
+        )
+        cls.Ticket = cls.env["mail.ticket"]
+        cls.Comment = cls.env["mail.ticket.comment"]
+
+    def receive_mail(
+        self,
+        subject="Drucker druckt nicht",
+        email_from='"Sylvie Lelitre" <sylvie.lelitre@agrolait.example.com>',
+        to=SUPPORT_ADDRESS,
+        template=MAIL_TICKET_TEMPLATE,
+        model="mail.ticket",
+        **kwargs,
+    ):
+        """Process one incoming mail as fetchmail does; return the thread it went to."""
+        kwargs.setdefault("msg_id", f"<{self._next_msg_id()}@agrolait.example.com>")
+        mail = self.format(template, to=to, subject=subject, email_from=email_from, **kwargs)
+        thread_id = self.env["mail.thread"].sudo().message_process(model, mail)
+        return self.env[model or "mail.ticket"].browse(thread_id or [])
+
+    def _next_msg_id(self):
+        MailTicketCommon._msg_counter = getattr(MailTicketCommon, "_msg_counter", 0) + 1
+        return f"mail-ticket-test-{self._msg_counter}"
