@@ -1,0 +1,161 @@
+"""The Odoo side of the end-to-end tests: a real database, driven the way Odoo's cron does.
+
+The database is named by ``MAIL_TICKET_E2E_DB`` (``./dev test`` makes it, a copy of the
+freshly installed test database). Unlike the addon's unit tests, nothing here runs in a
+rolled-back transaction: fetchmail opens its own cursors and commits per mail, so each
+test works on its own mailbox and its own mail server record, and asserts on what is
+committed.
+"""
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from email.message import EmailMessage
+from email.utils import format_datetime, formatdate
+from pathlib import Path
+
+import pytest
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+WORKER = Path(__file__).with_name("odoo_worker.py")
+
+
+def make_mail(
+    subject,
+    sender='"Sylvie Lelitre" <sylvie.lelitre@agrolait.example.com>',
+    to="support@example.com",
+    body="Unser Drucker druckt nur leere Seiten.",
+    message_id=None,
+    headers=None,
+    attachment=None,
+    date=None,
+):
+    """A customer mail as raw bytes with CRLF line ends, as IMAP stores it."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date) if date else formatdate(localtime=True)
+    msg["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@agrolait.example.com>"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    if attachment:
+        name, content = attachment
+        msg.add_attachment(content, maintype="application", subtype="octet-stream", filename=name)
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+class OdooDb:
+    """A registry on the end-to-end database, with committed environments."""
+
+    def __init__(self, dbname):
+        self.dbname = dbname
+        self.registry = Registry(dbname)
+
+    @contextlib.contextmanager
+    def env(self, context=None):
+        """Superuser environment on a new cursor, committed when the block ends."""
+        with self.registry.cursor() as cr:
+            yield api.Environment(cr, SUPERUSER_ID, context or {})
+
+    def run_cron(self):
+        """Run "Mail: Fetchmail Service" as the scheduler would (its own cursors)."""
+        with self.env() as env:
+            env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+
+    def spawn(self, *args):
+        """Start tests/odoo_worker.py in a separate Odoo process."""
+        command = [
+            sys.executable,
+            str(WORKER),
+            "--db",
+            self.dbname,
+            "--addons-path",
+            config["addons_path"]
+            if isinstance(config["addons_path"], str)
+            else ",".join(config["addons_path"]),
+            "--db-host",
+            config["db_host"] or "",
+            "--db-port",
+            str(config["db_port"] or ""),
+            "--db-user",
+            config["db_user"] or "",
+            *map(str, args),
+        ]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def wait_for(self, predicate, timeout=60, interval=0.05):
+        """Poll ``predicate(env)`` on fresh cursors until it is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.env() as env:
+                if predicate(env):
+                    return True
+            time.sleep(interval)
+        return False
+
+
+@pytest.fixture(scope="session")
+def odoo_db():
+    dbname = os.environ.get("MAIL_TICKET_E2E_DB")
+    if not dbname:
+        raise pytest.UsageError(
+            "MAIL_TICKET_E2E_DB names no database: run the suite with ./dev test"
+        )
+    return OdooDb(dbname)
+
+
+@pytest.fixture(scope="session")
+def odoo_smtp(odoo_db, smtp_sink):
+    """Odoo's outgoing mail goes to the session's SMTP sink, never to the network."""
+    with odoo_db.env() as env:
+        env["ir.mail_server"].search([]).unlink()
+        env["ir.mail_server"].create(
+            {
+                "name": "Test sink",
+                "smtp_host": smtp_sink.host,
+                "smtp_port": smtp_sink.port,
+                "smtp_encryption": "none",
+            }
+        )
+    return smtp_sink
+
+
+@pytest.fixture
+def ticket_server(odoo_db, odoo_smtp, imap_account):
+    """Factory: an Incoming Mail Server on the test account, feeding tickets, confirmed
+    through "Test & Confirm" (a real IMAP login)."""
+    created = []
+
+    def make(**vals):
+        with odoo_db.env() as env:
+            server = env["fetchmail.server"].create(
+                {
+                    "name": f"Support {imap_account.login}",
+                    "server_type": "imap",
+                    "server": imap_account.host,
+                    "port": imap_account.port,
+                    "is_ssl": False,
+                    "user": imap_account.login,
+                    "password": imap_account.password,
+                    "object_id": env["ir.model"]._get_id("mail.ticket"),
+                    **vals,
+                }
+            )
+            server.button_confirm_login()
+            created.append(server.id)
+            return server.id
+
+    yield make
+    with odoo_db.env() as env:
+        servers = env["fetchmail.server"].browse(created).exists()
+        env["mail.ticket"].search([("fetchmail_server_id", "in", servers.ids)]).unlink()
+        servers.unlink()
