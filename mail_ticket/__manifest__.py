@@ -18,6 +18,9 @@
         "views/mail_ticket_comment_views.xml",
         "views/mail_ticket_stage_views.xml",
         "views/mail_ticket_tag_views.xml",
+        "views/mail_ticket_inbound_views.xml",
+        "views/fetchmail_server_views.xml",
+        "views/res_config_settings_views.xml",
         "views/mail_ticket_menus.xml",
     ],
     "demo": [

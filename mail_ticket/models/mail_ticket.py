@@ -6,6 +6,7 @@ from odoo import api, fields, models
 _logger = logging.getLogger(__name__)
 
 TICKET_NUMBER_PREFIX = "TICKET-"
+TICKET_PRIORITIES = [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")]
 # reply and forward prefixes of the usual mail clients, chained ("AW: WG: Re[2]: ...")
 _REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr)\s*(?:\[\d+\])?\s*:\s*)*"
 # [TICKET-123] anywhere: the tag this module puts in every subject it sends
@@ -47,7 +48,7 @@ class MailTicket(models.Model):
     )
     is_closed = fields.Boolean(related="stage_id.is_closed", store=True, index=True)
     priority = fields.Selection(
-        [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")],
+        TICKET_PRIORITIES,
         default="1",
         tracking=True,
         index=True,

@@ -1,0 +1,189 @@
+"""UID-based access to one IMAP folder, on top of the connection fetchmail opens.
+
+Stock fetchmail reads ``SEARCH UNSEEN`` with message sequence numbers: a mail that a
+person already read is never fetched, and ``FETCH (RFC822)`` marks mail read before it
+is processed. This wrapper addresses mail by UID only, reads it with ``BODY.PEEK[]``
+(flags untouched) and sends every command for a whole set of UIDs at once.
+"""
+
+import base64
+import imaplib
+import re
+
+_FETCH_UID_RE = re.compile(rb"\bUID (\d+)")
+_FETCH_SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+
+
+class ImapMailboxError(imaplib.IMAP4.error):
+    """The IMAP server refused a command."""
+
+
+def imap_utf7_encode(name):
+    """Encode a folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3)."""
+    result, pending = [], []
+
+    def flush():
+        if pending:
+            utf16 = "".join(pending).encode("utf-16-be")
+            result.append(
+                "&" + base64.b64encode(utf16).decode().rstrip("=").replace("/", ",") + "-"
+            )
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            result.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return "".join(result)
+
+
+def quote_folder(name):
+    encoded = imap_utf7_encode(name)
+    return '"{}"'.format(encoded.replace("\\", "\\\\").replace('"', '\\"'))
+
+
+def uid_set(uids):
+    """Compact IMAP sequence set for sorted UIDs: ``1:3,7,9:10``."""
+    ranges, start, prev = [], None, None
+    for uid in sorted(uids):
+        if start is None:
+            start = prev = uid
+        elif uid == prev + 1:
+            prev = uid
+        else:
+            ranges.append(f"{start}:{prev}" if start != prev else str(start))
+            start = prev = uid
+    if start is not None:
+        ranges.append(f"{start}:{prev}" if start != prev else str(start))
+    return ",".join(ranges)
+
+
+def parse_fetch(data):
+    """Map UID -> (attributes line, literal or None) from an imaplib FETCH answer."""
+    result = {}
+    for item in data or ():
+        if isinstance(item, tuple):
+            head, literal = item[0], item[1]
+        elif isinstance(item, bytes) and item != b")":
+            head, literal = item, None
+        else:
+            continue
+        match = _FETCH_UID_RE.search(head)
+        if match:
+            result[int(match.group(1))] = (head, literal)
+    return result
+
+
+class ImapMailbox:
+    """One selected folder of an authenticated ``imaplib.IMAP4`` connection."""
+
+    def __init__(self, connection, folder="INBOX"):
+        self.connection = connection
+        self.folder = folder or "INBOX"
+        self.uidvalidity = None
+
+    def _check(self, response, what):
+        typ, data = response
+        if typ != "OK":
+            detail = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
+            raise ImapMailboxError(f"{what}: {typ} {detail}".strip())
+        return data
+
+    @property
+    def capabilities(self):
+        return {cap.upper() for cap in self.connection.capabilities}
+
+    def select(self):
+        """Select the folder read-write and return its UIDVALIDITY."""
+        self._check(
+            self.connection.select(quote_folder(self.folder)),
+            f'cannot open folder "{self.folder}"',
+        )
+        # imaplib files the "[UIDVALIDITY n]" response code under its own name
+        raw = next(filter(None, self.connection.response("UIDVALIDITY")[1]), None)
+        if raw is None:
+            raise ImapMailboxError(f'folder "{self.folder}" announces no UIDVALIDITY')
+        self.uidvalidity = int(raw)
+        return self.uidvalidity
+
+    def search_after(self, last_uid):
+        """UIDs above ``last_uid``, oldest first."""
+        data = self._check(
+            self.connection.uid("SEARCH", None, f"UID {last_uid + 1}:*"), "UID SEARCH"
+        )
+        uids = [int(uid) for uid in b" ".join(d for d in data if d).split()]
+        # "n:*" always matches the highest UID, even when it is below n
+        return sorted(uid for uid in uids if uid > last_uid)
+
+    def sizes(self, uids):
+        """Map UID -> RFC822.SIZE, for every UID that still exists."""
+        if not uids:
+            return {}
+        data = self._check(
+            self.connection.uid("FETCH", uid_set(uids), "(UID RFC822.SIZE)"), "UID FETCH size"
+        )
+        sizes = {}
+        for uid, (head, _literal) in parse_fetch(data).items():
+            match = _FETCH_SIZE_RE.search(head)
+            if match:
+                sizes[uid] = int(match.group(1))
+        return sizes
+
+    def fetch(self, uids):
+        """Map UID -> raw source, read with BODY.PEEK[] so no flag changes."""
+        if not uids:
+            return {}
+        data = self._check(
+            self.connection.uid("FETCH", uid_set(uids), "(UID BODY.PEEK[])"), "UID FETCH body"
+        )
+        return {
+            uid: literal
+            for uid, (_head, literal) in parse_fetch(data).items()
+            if literal is not None
+        }
+
+    def mark_seen(self, uids):
+        if uids:
+            self._check(
+                self.connection.uid("STORE", uid_set(uids), "+FLAGS.SILENT", r"(\Seen)"),
+                "UID STORE \\Seen",
+            )
+
+    def ensure_folder(self, folder):
+        typ, data = self.connection.create(quote_folder(folder))
+        if typ != "OK" and not any(b"ALREADYEXISTS" in d.upper() for d in data if d):
+            # servers without the ALREADYEXISTS code: accept the folder if it is listed
+            typ, listed = self.connection.list('""', quote_folder(folder))
+            if typ != "OK" or not any(listed):
+                detail = b" ".join(d for d in data if d).decode(errors="replace")
+                raise ImapMailboxError(f'cannot create folder "{folder}": {detail}')
+
+    def move(self, uids, folder):
+        if not uids:
+            return
+        self.ensure_folder(folder)
+        if "MOVE" in self.capabilities:
+            self._check(
+                self.connection.uid("MOVE", uid_set(uids), quote_folder(folder)), "UID MOVE"
+            )
+        else:
+            self._check(
+                self.connection.uid("COPY", uid_set(uids), quote_folder(folder)), "UID COPY"
+            )
+            self.delete(uids)
+
+    def delete(self, uids):
+        if not uids:
+            return
+        self._check(
+            self.connection.uid("STORE", uid_set(uids), "+FLAGS.SILENT", r"(\Deleted)"),
+            "UID STORE \\Deleted",
+        )
+        if "UIDPLUS" in self.capabilities:
+            # expunge only our mail, not what a person flagged deleted
+            self._check(self.connection.uid("EXPUNGE", uid_set(uids)), "UID EXPUNGE")
+        else:
+            self._check(self.connection.expunge(), "EXPUNGE")

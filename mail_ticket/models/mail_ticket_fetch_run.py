@@ -1,0 +1,32 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+
+class MailTicketFetchRun(models.Model):
+    """What one fetch of a ticket mailbox did: the history shown on the mail server."""
+
+    _name = "mail.ticket.fetch.run"
+    _description = "Mailbox Fetch Run"
+    _order = "id desc"
+    _rec_name = "date"
+
+    server_id = fields.Many2one(
+        "fetchmail.server", string="Mail Server", required=True, ondelete="cascade", index=True
+    )
+    date = fields.Datetime(string="Started On", required=True, default=fields.Datetime.now)
+    duration = fields.Float(string="Duration (s)", digits=(16, 2))
+    folder = fields.Char()
+    fetched_count = fields.Integer(string="Fetched")
+    created_count = fields.Integer(string="Created")
+    updated_count = fields.Integer(string="Updated")
+    ignored_count = fields.Integer(string="Ignored")
+    failed_count = fields.Integer(string="Failed")
+    retried_count = fields.Integer(string="Retried")
+    left_count = fields.Integer(string="Left for Next Run")
+    error = fields.Text(help="Connection or protocol error that stopped the run.")
+
+    @api.autovacuum
+    def _gc_fetch_runs(self):
+        """Keep three months of history."""
+        self.search([("date", "<", fields.Datetime.now() - timedelta(days=90))]).unlink()

@@ -1,0 +1,309 @@
+import logging
+from datetime import UTC
+from email.parser import BytesHeaderParser
+from email.policy import SMTP
+from email.utils import parsedate_to_datetime
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from .imap_mailbox import ImapMailbox
+
+_logger = logging.getLogger(__name__)
+
+
+class BigInteger(fields.Integer):
+    """An integer stored as ``bigint``: IMAP UIDs and UIDVALIDITY are unsigned 32-bit."""
+
+    _column_type = ("int8", "int8")
+
+
+class MailTicketInbound(models.Model):
+    """One mail fetched from a ticket mailbox, and what became of it.
+
+    The record is written in the transaction that processes the mail, so a mail is
+    recorded if and only if its processing was committed: the highest recorded UID
+    of a folder is where the next fetch resumes.
+    """
+
+    _name = "mail.ticket.inbound"
+    _description = "Fetched Mail"
+    _order = "id desc"
+    _rec_name = "subject"
+
+    server_id = fields.Many2one(
+        "fetchmail.server", string="Mail Server", required=True, ondelete="cascade"
+    )
+    folder = fields.Char(required=True)
+    uidvalidity = BigInteger(string="UIDVALIDITY", required=True)
+    uid = BigInteger(string="UID", required=True)
+    message_id = fields.Char(string="Message-ID", index="btree_not_null")
+    email_from = fields.Char(string="From")
+    subject = fields.Char()
+    date = fields.Datetime(help="Date the mail was sent.")
+    size = fields.Integer(help="Size of the mail in bytes.")
+    state = fields.Selection(
+        [("done", "Done"), ("ignored", "Ignored"), ("failed", "Failed")],
+        required=True,
+        index=True,
+    )
+    ticket_id = fields.Many2one("mail.ticket", ondelete="set null", index="btree_not_null")
+    is_new_ticket = fields.Boolean(string="Created a Ticket", readonly=True)
+    error = fields.Text(help="Why the mail failed or was ignored.")
+    attempts = fields.Integer(help="How many times processing this mail was tried.")
+    raw_attachment_id = fields.Many2one(
+        "ir.attachment",
+        string="Raw Source",
+        ondelete="set null",
+        help="The mail as it was fetched, kept while it could not be processed.",
+    )
+    mailbox_done = fields.Boolean(
+        string="Handled in Mailbox",
+        help="The server's after-processing action (mark read, move, delete) was applied.",
+    )
+    date_processed = fields.Datetime(string="Processed On")
+    max_attempts = fields.Integer(related="server_id.ticket_max_attempts", string="Max Attempts")
+
+    _mail_uniq = models.Constraint(
+        "UNIQUE(server_id, folder, uidvalidity, uid)",
+        "A mail of a mailbox folder is recorded once.",
+    )
+    _retry_idx = models.Index("(server_id, attempts) WHERE state = 'failed'")
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_retry(self):
+        """Process failed mails again, now, whatever their attempts."""
+        failed = self.filtered(lambda inbound: inbound.state == "failed")
+        if not failed:
+            raise UserError(self.env._("Only failed mails can be retried."))
+        for inbound in failed:
+            if not inbound.try_lock_for_update():
+                raise UserError(
+                    self.env._("Mail %(subject)s is being processed.", subject=inbound.subject)
+                )
+            inbound._retry(manual=True)
+        return True
+
+    def action_open_raw_source(self):
+        self.ensure_one()
+        if not self.raw_attachment_id:
+            raise UserError(self.env._("The raw source of this mail was not kept."))
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{self.raw_attachment_id.id}?download=true",
+            "target": "new",
+        }
+
+    def action_open_ticket(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "mail.ticket",
+            "res_id": self.ticket_id.id,
+            "view_mode": "form",
+        }
+
+    # ------------------------------------------------------------
+    # PROCESSING
+    # ------------------------------------------------------------
+
+    @api.model
+    def _last_uid(self, server, folder, uidvalidity):
+        """Highest UID recorded for that folder, where fetching resumes."""
+        self.env.cr.execute(
+            "SELECT MAX(uid) FROM mail_ticket_inbound"
+            " WHERE server_id = %s AND folder = %s AND uidvalidity = %s",
+            (server.id, folder, uidvalidity),
+        )
+        return self.env.cr.fetchone()[0] or 0
+
+    @api.model
+    def _headers_vals(self, raw):
+        headers = BytesHeaderParser(policy=SMTP).parsebytes(raw)
+
+        def header(name):
+            try:
+                value = str(headers.get(name) or "")
+            except (ValueError, TypeError, IndexError):  # malformed header: the gateway decides
+                return ""
+            # the record must always be storable: PostgreSQL text refuses NUL
+            return value.replace("\x00", "").strip()
+
+        try:
+            date = parsedate_to_datetime(header("Date"))
+            if date.tzinfo:
+                date = date.astimezone(UTC).replace(tzinfo=None)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            date = False
+        return {
+            "message_id": header("Message-ID") or False,
+            "email_from": header("From")[:512] or False,
+            "subject": header("Subject")[:512] or False,
+            "date": date,
+        }
+
+    @api.model
+    def _ingest(self, server, mailbox, uid, raw, size):
+        """Record and process one fetched mail, in the current transaction."""
+        vals = {
+            "server_id": server.id,
+            "folder": mailbox.folder,
+            "uidvalidity": mailbox.uidvalidity,
+            "uid": uid,
+            "size": size,
+            "attempts": 0,
+        }
+        if raw is None:
+            limit = server.ticket_max_size
+            inbound = self.create(
+                {
+                    **vals,
+                    "state": "failed",
+                    "error": self.env._(
+                        "The mail is %(size).1f MB, over the %(limit)s MB limit of this "
+                        "mail server: it was not processed and is left in the mailbox.",
+                        size=size / 1024 / 1024,
+                        limit=limit,
+                    ),
+                }
+            )
+            _logger.warning(
+                "Mail UID %s of %s on server %s is %d bytes, over its %s MB limit: left in the "
+                "mailbox",
+                uid,
+                mailbox.folder,
+                server.name,
+                size,
+                limit,
+            )
+            return inbound
+        inbound = self.create({**vals, **self._headers_vals(raw), "state": "done"})
+        inbound._process(raw)
+        return inbound
+
+    def _process(self, raw):
+        """Run the mail through the gateway in a savepoint and record the outcome."""
+        self.ensure_one()
+        server = self.server_id
+        thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
+        error = None
+        try:
+            with self.env.cr.savepoint():
+                thread_id = thread.message_process(
+                    server.object_id.model,
+                    raw,
+                    custom_values=server._ticket_default_values(),
+                    save_original=server.original,
+                    strip_attachments=not server.attach,
+                )
+        except Exception as exc:  # any failure is recorded with the mail, never lost
+            error = exc
+            thread_id = False
+        vals = {"attempts": self.attempts + 1, "date_processed": fields.Datetime.now()}
+        if error is not None:
+            vals.update(state="failed", error=f"{type(error).__name__}: {error}")
+            if not self.raw_attachment_id:
+                vals["raw_attachment_id"] = self._store_raw(raw).id
+            _logger.warning(
+                "Failed to process mail %s (UID %s) from %s on server %s, attempt %d/%d: %s",
+                self.message_id,
+                self.uid,
+                self.email_from,
+                server.name,
+                vals["attempts"],
+                server.ticket_max_attempts,
+                vals["error"],
+                exc_info=error,
+            )
+        elif thread_id:
+            vals.update(self._outcome_vals(thread_id), state="done", error=False)
+        else:
+            vals.update(state="ignored", error=self._ignored_reason())
+        self.write(vals)
+        if self.state != "failed" and self.raw_attachment_id:
+            self.raw_attachment_id.unlink()
+
+    def _outcome_vals(self, thread_id):
+        """The ticket the mail created or updated."""
+        message = self.env["mail.message"]
+        if self.message_id:
+            message = message.search([("message_id", "=", self.message_id)], limit=1)
+        if message and message.model != "mail.ticket":
+            return {"ticket_id": False, "is_new_ticket": False}
+        creation_subtype = self.env["ir.model.data"]._xmlid_to_res_id("mail_ticket.mt_ticket_new")
+        return {
+            "ticket_id": message.res_id or thread_id,
+            "is_new_ticket": message.subtype_id.id == creation_subtype,
+        }
+
+    def _ignored_reason(self):
+        if self.message_id and self.env["mail.message"].search_count(
+            [("message_id", "=", self.message_id)], limit=1
+        ):
+            return self.env._("Already processed: a message with this Message-ID exists.")
+        return self.env._(
+            "Not routed: a bounce, an auto-reply loop or a mail to the catchall alone "
+            "(the server log tells which)."
+        )
+
+    def _store_raw(self, raw):
+        return (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": f"mail-{self.uidvalidity}-{self.uid}.eml",
+                    "raw": raw,
+                    "mimetype": "message/rfc822",
+                    "res_model": self._name,
+                    "res_id": self.id,
+                }
+            )
+        )
+
+    def _retry(self, manual=False):
+        """Process a failed mail again from its raw source (or from the mailbox)."""
+        self.ensure_one()
+        raw = self.raw_attachment_id.raw
+        if not raw:
+            raw = self._fetch_from_mailbox()
+        elif manual:
+            self.attempts = 0
+        self._process(raw)
+        _logger.info(
+            "Retried mail %s (UID %s) of server %s: %s",
+            self.message_id,
+            self.uid,
+            self.server_id.name,
+            self.state,
+        )
+
+    def _fetch_from_mailbox(self):
+        """Download a mail left in the mailbox (over the size limit at fetch time)."""
+        server = self.server_id
+        connection = server._connect__()
+        try:
+            mailbox = ImapMailbox(connection, self.folder)
+            if mailbox.select() != self.uidvalidity:
+                raise UserError(
+                    self.env._("The mailbox folder was rebuilt: this mail is no longer there.")
+                )
+            size = mailbox.sizes([self.uid]).get(self.uid)
+            if size is None:
+                raise UserError(self.env._("This mail is no longer in the mailbox."))
+            if size > server.ticket_max_size * 1024 * 1024:
+                raise UserError(
+                    self.env._(
+                        "The mail is still over the %(limit)s MB limit of the mail server: "
+                        "raise the limit first.",
+                        limit=server.ticket_max_size,
+                    )
+                )
+            raw = mailbox.fetch([self.uid]).get(self.uid)
+        finally:
+            connection.disconnect()
+        self.write({"attempts": 0, **self._headers_vals(raw)})
+        return raw

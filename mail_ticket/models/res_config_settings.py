@@ -1,0 +1,33 @@
+from odoo import api, fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    mail_ticket_fetch_interval = fields.Integer(
+        string="Fetch Interval (minutes)",
+        compute="_compute_mail_ticket_fetch_interval",
+        inverse="_inverse_mail_ticket_fetch_interval",
+        readonly=False,
+        help="How often the incoming mail servers are read (Odoo's fetchmail cron).",
+    )
+
+    @api.model
+    def _mail_ticket_fetch_cron(self):
+        return self.env.ref("mail.ir_cron_mail_gateway_action").sudo()
+
+    def _compute_mail_ticket_fetch_interval(self):
+        cron = self._mail_ticket_fetch_cron()
+        minutes = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080, "months": 43200}
+        self.mail_ticket_fetch_interval = cron.interval_number * minutes.get(cron.interval_type, 1)
+
+    def _inverse_mail_ticket_fetch_interval(self):
+        for settings in self:
+            if settings.mail_ticket_fetch_interval < 1:
+                continue
+            self._mail_ticket_fetch_cron().write(
+                {
+                    "interval_number": settings.mail_ticket_fetch_interval,
+                    "interval_type": "minutes",
+                }
+            )

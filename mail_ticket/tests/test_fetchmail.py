@@ -1,0 +1,132 @@
+from odoo.exceptions import ValidationError
+from odoo.tests import Form, tagged
+
+from odoo.addons.mail_ticket.models.imap_mailbox import imap_utf7_encode, parse_fetch, uid_set
+
+from .common import MailTicketCommon
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestTicketMailServer(MailTicketCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = cls.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server_type": "imap",
+                "server": "127.0.0.1",
+                "port": 143,
+                "user": "support",
+                "password": "secret",
+                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
+            }
+        )
+
+    def test_ticket_server_defaults(self):
+        self.assertTrue(self.server.is_ticket_server)
+        self.assertEqual(
+            (
+                self.server.ticket_folder,
+                self.server.ticket_processed_action,
+                self.server.ticket_max_attempts,
+                self.server.ticket_max_size,
+            ),
+            ("INBOX", "seen", 3, 25),
+        )
+        partner_server = self.server.copy(
+            {"object_id": self.env["ir.model"]._get_id("res.partner")}
+        )
+        self.assertFalse(partner_server.is_ticket_server)
+        self.assertEqual(self.server._ticket_imap_servers(), self.server)
+        self.assertFalse(partner_server._ticket_imap_servers())
+
+    def test_default_values_of_new_tickets(self):
+        self.assertEqual(self.server._ticket_default_values(), {"priority": "1"})
+        tag = self.env["mail.ticket.tag"].create({"name": "Hotline"})
+        self.server.write(
+            {
+                "ticket_user_id": self.user_agent.id,
+                "ticket_priority": "3",
+                "ticket_tag_ids": tag.ids,
+            }
+        )
+        ticket = self.receive_mail(custom_values=self.server._ticket_default_values())
+        self.assertEqual(
+            (ticket.user_id, ticket.priority, ticket.tag_ids), (self.user_agent, "3", tag)
+        )
+
+    def test_constraints(self):
+        with self.assertRaises(ValidationError):
+            self.server.ticket_max_attempts = 0
+        with self.assertRaises(ValidationError):
+            self.server.ticket_max_size = 0
+        with self.assertRaises(ValidationError):
+            self.server.write(
+                {"ticket_processed_action": "move", "ticket_processed_folder": "INBOX"}
+            )
+        self.server.write(
+            {"ticket_processed_action": "move", "ticket_processed_folder": "Erledigt"}
+        )
+
+    def test_fetch_batches_bounded_in_count_and_bytes(self):
+        batches = list(self.server._ticket_batches(range(1, 121), {}, 10))
+        self.assertEqual([len(batch) for batch in batches], [50, 50, 20])
+        mb = 1024 * 1024
+        sizes = {1: 20 * mb, 2: 20 * mb, 3: 30 * mb, 4: 1000 * mb}
+        batches = list(self.server._ticket_batches([1, 2, 3, 4], sizes, 100 * mb))
+        self.assertEqual(batches, [[1], [2], [3, 4]], "an oversized mail is not downloaded")
+
+    def test_fetch_interval_setting(self):
+        cron = self.env.ref("mail.ir_cron_mail_gateway_action")
+        cron.write({"interval_number": 5, "interval_type": "minutes"})
+        with Form(self.env["res.config.settings"]) as settings:
+            self.assertEqual(settings.mail_ticket_fetch_interval, 5)
+            settings.mail_ticket_fetch_interval = 2
+        self.assertEqual((cron.interval_number, cron.interval_type), (2, "minutes"))
+        cron.write({"interval_number": 1, "interval_type": "hours"})
+        self.assertEqual(self.env["res.config.settings"].create({}).mail_ticket_fetch_interval, 60)
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestInboundHeaders(MailTicketCommon):
+    def test_headers_are_always_storable(self):
+        raw = (
+            b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.com>\r\n"
+            b"Subject: =?utf-8?q?Hallo=00Welt?=\r\n"
+            b"Message-ID: <m1@example.com>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n"
+        )
+        vals = self.env["mail.ticket.inbound"]._headers_vals(raw)
+        self.assertEqual(vals["subject"], "HalloWelt")
+        self.assertEqual(vals["email_from"], "Jürgen <j@example.com>")
+        self.assertEqual(vals["message_id"], "<m1@example.com>")
+        self.assertEqual(str(vals["date"]), "2026-11-24 09:00:00")
+        vals = self.env["mail.ticket.inbound"]._headers_vals(b"Date: nonsense\r\n\r\nx")
+        self.assertEqual(
+            vals, {"message_id": False, "email_from": False, "subject": False, "date": False}
+        )
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestImapHelpers(MailTicketCommon):
+    def test_uid_set(self):
+        self.assertEqual(uid_set([9, 1, 2, 3, 7, 10]), "1:3,7,9:10")
+        self.assertEqual(uid_set([4]), "4")
+        self.assertEqual(uid_set([]), "")
+
+    def test_modified_utf7(self):
+        self.assertEqual(imap_utf7_encode("INBOX"), "INBOX")
+        self.assertEqual(imap_utf7_encode("Geprüft"), "Gepr&APw-ft")
+        self.assertEqual(imap_utf7_encode("A&B"), "A&-B")
+        self.assertEqual(imap_utf7_encode("日本語"), "&ZeVnLIqe-")
+
+    def test_parse_fetch(self):
+        data = [
+            (b"1 (UID 17 RFC822.SIZE 12 BODY[] {12}", b"Subject: x\r\n"),
+            b")",
+            b"2 (UID 18 RFC822.SIZE 300)",
+        ]
+        parsed = parse_fetch(data)
+        self.assertEqual(sorted(parsed), [17, 18])
+        self.assertEqual(parsed[17][1], b"Subject: x\r\n")
+        self.assertIsNone(parsed[18][1])

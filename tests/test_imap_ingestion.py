@@ -1,0 +1,327 @@
+"""Mail from a real Dovecot mailbox to tickets, through Odoo's fetchmail cron.
+
+Every test reads its own IMAP account with its own Incoming Mail Server record, and
+drives the real "Mail: Fetchmail Service" cron (or a separate Odoo process running it).
+"""
+
+import signal
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import pytest
+from odoo_env import make_mail
+
+from odoo.exceptions import UserError
+
+# a subject with an encoded NUL byte: PostgreSQL refuses it, so Odoo's gateway fails on it
+POISON = (
+    b"From: Spam <spam@spam.example>\r\nTo: support@example.com\r\n"
+    b"Subject: =?utf-8?q?Hallo=00Welt?=\r\nMessage-ID: <poison@spam.example>\r\n"
+    b"Date: Tue, 24 Nov 2026 10:00:00 +0100\r\n\r\nKaufen Sie jetzt!\r\n"
+)
+
+
+def tickets_of(env, server_id):
+    return env["mail.ticket"].search([("fetchmail_server_id", "=", server_id)], order="id")
+
+
+def inbound_of(env, server_id):
+    return env["mail.ticket.inbound"].search([("server_id", "=", server_id)], order="uid")
+
+
+def drain(odoo_db, server_id, max_runs=30):
+    """Run the cron until the server's last fetch left nothing; return the number of runs."""
+    for runs in range(1, max_runs + 1):
+        odoo_db.run_cron()
+        with odoo_db.env() as env:
+            if not env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids[:1].left_count:
+                return runs
+    raise AssertionError(f"the mailbox does not drain in {max_runs} cron runs")
+
+
+def ticket_names(odoo_db, server_id):
+    with odoo_db.env() as env:
+        return tickets_of(env, server_id).mapped("name")
+
+
+def test_mail_becomes_ticket_and_reply_a_comment(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server()
+    imap_account.append(make_mail("Drucker druckt nicht", message_id="<first@agrolait.example>"))
+    # read by a person in their mail client before Odoo fetched it
+    imap_account.append(
+        make_mail("Bildschirm flackert", sender="Hans Müller <hans@beispiel.example>"),
+        flags=r"\Seen",
+    )
+    odoo_db.run_cron()
+
+    with odoo_db.env() as env:
+        printer, screen = tickets_of(env, server_id)
+        assert (printer.name, screen.name) == ("Drucker druckt nicht", "Bildschirm flackert")
+        assert printer.number.startswith("TICKET-") and printer.created_from_email
+        assert "nur leere Seiten" in printer.description
+        assert printer.partner_id.email_normalized == "sylvie.lelitre@agrolait.example.com"
+        assert screen.partner_id.name == "Hans Müller"
+        assert printer.stage_id == env.ref("mail_ticket.stage_open")
+        number = printer.number
+
+    imap_account.append(
+        make_mail(f"AW: [{number}] Drucker druckt nicht", body="Neustart hat nicht geholfen.")
+    )
+    imap_account.append(
+        make_mail("Re: noch eine Frage", headers={"In-Reply-To": "<first@agrolait.example>"})
+    )
+    odoo_db.run_cron()
+
+    with odoo_db.env() as env:
+        printer, screen = tickets_of(env, server_id)
+        assert len(tickets_of(env, server_id)) == 2, "replies open no ticket"
+        assert printer.comment_ids.mapped("is_from_email") == [True, True]
+        assert "Neustart" in printer.comment_ids[0].body
+        runs = env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids
+        assert [
+            (r.fetched_count, r.created_count, r.updated_count, r.failed_count) for r in runs
+        ] == [
+            (2, 0, 2, 0),
+            (2, 2, 0, 0),
+        ]
+    # default after-processing action: every processed mail is flagged read
+    assert all(r"\Seen" in flags for flags in imap_account.flags().values())
+    assert len(imap_account.uids()) == 4
+
+
+@pytest.mark.parametrize("action", ["seen", "move", "delete"])
+def test_after_processing_action(odoo_db, ticket_server, imap_account, action):
+    server_id = ticket_server(ticket_processed_action=action, ticket_processed_folder="Geprüft")
+    for subject in ("Eins", "Zwei", "Drei"):
+        imap_account.append(make_mail(subject))
+    odoo_db.run_cron()
+
+    assert ticket_names(odoo_db, server_id) == ["Eins", "Zwei", "Drei"]
+    inbox = imap_account.uids()
+    if action == "seen":
+        assert len(inbox) == 3
+        assert all(r"\Seen" in flags for flags in imap_account.flags().values())
+    elif action == "move":
+        assert inbox == []
+        assert "Geprüft" in imap_account.folders()
+        moved = [
+            message_from_bytes(imap_account.fetch(uid, "Geprüft"), policy=default_policy)
+            for uid in imap_account.uids("Geprüft")
+        ]
+        assert [m["Subject"] for m in moved] == ["Eins", "Zwei", "Drei"]
+    else:
+        assert inbox == []
+        assert "Geprüft" not in imap_account.folders()
+    with odoo_db.env() as env:
+        assert all(inbound_of(env, server_id).mapped("mailbox_done"))
+
+
+def test_failed_mail_is_kept_retried_and_blocks_nothing(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server(ticket_max_attempts=3)
+    imap_account.append(make_mail("Vorher"))
+    poison_uid = imap_account.append(POISON)
+    imap_account.append(make_mail("Nachher"))
+    odoo_db.run_cron()
+
+    assert ticket_names(odoo_db, server_id) == ["Vorher", "Nachher"]
+    with odoo_db.env() as env:
+        failed = inbound_of(env, server_id).filtered(lambda i: i.state == "failed")
+        assert failed.uid == poison_uid
+        assert failed.attempts == 1
+        assert "NUL" in failed.error
+        assert failed.raw_attachment_id.raw == POISON, "the raw source is kept as fetched"
+        assert failed.message_id == "<poison@spam.example>"
+        assert env["fetchmail.server"].browse(server_id).ticket_failed_count == 1
+    flags = imap_account.flags()
+    assert r"\Seen" not in flags[poison_uid], "a failed mail is left as it was in the mailbox"
+
+    for expected_attempts in (2, 3, 3):  # retried on the next runs, up to the maximum
+        odoo_db.run_cron()
+        with odoo_db.env() as env:
+            failed = inbound_of(env, server_id).filtered(lambda i: i.uid == poison_uid)
+            assert (failed.state, failed.attempts) == ("failed", expected_attempts)
+    assert ticket_names(odoo_db, server_id) == ["Vorher", "Nachher"]
+
+
+def test_admin_fixes_the_cause_and_retries(odoo_db, ticket_server, imap_account):
+    """A default assignee of another company makes every new ticket fail; once the admin
+    corrects the server, "Retry" processes the kept raw source."""
+    with odoo_db.env() as env:
+        other_company = env["res.company"].create({"name": f"Andere GmbH {imap_account.login}"})
+        stranger = env["res.users"].create(
+            {
+                "name": "Agent der Anderen",
+                "login": f"agent-{imap_account.login}",
+                "company_id": other_company.id,
+                "company_ids": [(6, 0, other_company.ids)],
+                "group_ids": [(4, env.ref("mail_ticket.mail_ticket_group_user").id)],
+            }
+        )
+        stranger_id = stranger.id
+    server_id = ticket_server(ticket_user_id=stranger_id)
+    uid = imap_account.append(make_mail("Rechnung falsch"))
+    odoo_db.run_cron()
+    with odoo_db.env() as env:
+        failed = inbound_of(env, server_id)
+        assert failed.state == "failed" and "compan" in failed.error.lower()
+        assert not tickets_of(env, server_id)
+        env["fetchmail.server"].browse(server_id).ticket_user_id = False
+    with odoo_db.env() as env:
+        inbound_of(env, server_id).action_retry()
+    with odoo_db.env() as env:
+        done = inbound_of(env, server_id)
+        assert done.state == "done" and not done.raw_attachment_id
+        assert done.ticket_id.name == "Rechnung falsch"
+        assert done.is_new_ticket
+    assert r"\Seen" not in imap_account.flags()[uid]
+    odoo_db.run_cron()  # the next run applies the after-processing action
+    assert r"\Seen" in imap_account.flags()[uid]
+
+
+def test_size_limit(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server(ticket_max_size=1)
+    big = make_mail("Scan", attachment=("scan.bin", b"\x01" * (1536 * 1024)))
+    big_uid = imap_account.append(big)
+    imap_account.append(make_mail("Klein"))
+    odoo_db.run_cron()
+
+    assert ticket_names(odoo_db, server_id) == ["Klein"]
+    with odoo_db.env() as env:
+        failed = inbound_of(env, server_id).filtered(lambda i: i.state == "failed")
+        assert failed.uid == big_uid and failed.size == len(big)
+        assert "over the 1 MB limit" in failed.error
+        assert not failed.raw_attachment_id, "an oversized mail is not downloaded"
+    assert big_uid in imap_account.uids()
+    assert r"\Seen" not in imap_account.flags()[big_uid]
+
+    odoo_db.run_cron()  # not retried by itself
+    with odoo_db.env() as env:
+        assert inbound_of(env, server_id).filtered(lambda i: i.uid == big_uid).state == "failed"
+        env["fetchmail.server"].browse(server_id).ticket_max_size = 5
+    with odoo_db.env() as env:
+        inbound_of(env, server_id).filtered(lambda i: i.uid == big_uid).action_retry()
+    with odoo_db.env() as env:
+        ticket = tickets_of(env, server_id).filtered(lambda t: t.name == "Scan")
+        assert ticket.message_ids.attachment_ids.mapped("name") == ["scan.bin"]
+
+
+def test_uidvalidity_change_duplicates_nothing(odoo_db, ticket_server, imap_account):
+    first, second = make_mail("Eins"), make_mail("Zwei")
+    imap_account.append(first, folder="Support")
+    imap_account.append(second, folder="Support")
+    server_id = ticket_server(ticket_folder="Support")
+    odoo_db.run_cron()
+    old_validity = imap_account.uidvalidity("Support")
+
+    client = imap_account.client()
+    client.delete('"Support"')  # the mailbox is rebuilt: same mails, new UIDVALIDITY
+    client.logout()
+    for raw in (first, second, make_mail("Drei")):
+        imap_account.append(raw, folder="Support")
+    assert imap_account.uidvalidity("Support") != old_validity
+    odoo_db.run_cron()
+
+    assert ticket_names(odoo_db, server_id) == ["Eins", "Zwei", "Drei"]
+    with odoo_db.env() as env:
+        rebuilt = inbound_of(env, server_id).filtered(
+            lambda i: i.uidvalidity != old_validity and i.state == "ignored"
+        )
+        assert len(rebuilt) == 2
+        assert all("Already processed" in error for error in rebuilt.mapped("error"))
+
+
+def test_kill_9_mid_batch_loses_and_duplicates_nothing(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server()
+    total = 300
+    for index in range(total):
+        imap_account.append(make_mail(f"Anfrage {index:03d}"))
+
+    worker = odoo_db.spawn("cron")
+    started = odoo_db.wait_for(
+        lambda env: env["mail.ticket.inbound"].search_count([("server_id", "=", server_id)]) >= 40,
+        timeout=120,
+    )
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    assert started, worker.stdout.read().decode(errors="replace")[-3000:]
+    with odoo_db.env() as env:
+        done_before = len(inbound_of(env, server_id))
+    assert 40 <= done_before < total, "the process died in the middle of the mailbox"
+
+    drain(odoo_db, server_id)
+    with odoo_db.env() as env:
+        tickets = tickets_of(env, server_id)
+        inbound = inbound_of(env, server_id)
+        assert sorted(tickets.mapped("name")) == [f"Anfrage {i:03d}" for i in range(total)]
+        assert len(inbound) == total and set(inbound.mapped("state")) == {"done"}
+        assert len(set(inbound.mapped("uid"))) == total
+        messages = env["mail.message"].search(
+            [
+                ("model", "=", "mail.ticket"),
+                ("res_id", "in", tickets.ids),
+                ("message_type", "=", "email"),
+            ]
+        )
+        assert len(messages) == total, "every mail is in a chatter exactly once"
+    assert all(r"\Seen" in flags for flags in imap_account.flags().values())
+
+
+def test_concurrent_fetchers_do_not_duplicate(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server()
+    total = 120
+    for index in range(total):
+        imap_account.append(make_mail(f"Frage {index:03d}"))
+
+    workers = [odoo_db.spawn("cron"), odoo_db.spawn("fetch-now", server_id)]
+    outputs = [worker.communicate(timeout=300)[0].decode(errors="replace") for worker in workers]
+    drain(odoo_db, server_id)  # whatever both left
+
+    with odoo_db.env() as env:
+        names = tickets_of(env, server_id).mapped("name")
+        assert sorted(names) == [f"Frage {i:03d}" for i in range(total)], outputs
+        assert len(inbound_of(env, server_id)) == total
+
+
+def test_big_mailbox_drains_over_several_runs_oldest_first(odoo_db, ticket_server, imap_account):
+    total = 2000
+    client = imap_account.client()
+    for index in range(total):
+        client.append("INBOX", None, None, make_mail(f"Massenmail {index:04d}"))
+    client.logout()
+    server_id = ticket_server()
+
+    runs = drain(odoo_db, server_id)
+    assert runs > 1, "a cron run is bounded in time, so 2000 mails take several"
+
+    with odoo_db.env() as env:
+        tickets = tickets_of(env, server_id)
+        assert tickets.mapped("name") == [f"Massenmail {i:04d}" for i in range(total)]
+        numbers = [int(n.removeprefix("TICKET-")) for n in tickets.mapped("number")]
+        assert numbers == sorted(numbers), "oldest mail first"
+        history = env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids
+        assert sum(history.mapped("created_count")) == total
+    assert len(imap_account.uids("INBOX", "UNSEEN")) == 0
+
+
+def test_server_form_buttons_and_defaults(odoo_db, ticket_server, imap_account):
+    with odoo_db.env() as env:
+        tag = env["mail.ticket.tag"].create({"name": f"Hotline {imap_account.login}"})
+        tag_id = tag.id
+        admin_id = env.ref("base.user_admin").id
+    server_id = ticket_server(
+        ticket_user_id=admin_id, ticket_priority="2", ticket_tag_ids=[(6, 0, [tag_id])]
+    )
+    imap_account.append(make_mail("Bitte zurückrufen"))
+    with odoo_db.env() as env:
+        action = env["fetchmail.server"].browse(server_id).fetch_mail()
+        assert "1 new ticket(s)" in action["params"]["message"]
+    with odoo_db.env() as env:
+        ticket = tickets_of(env, server_id)
+        assert (ticket.user_id.id, ticket.priority, ticket.tag_ids.ids) == (admin_id, "2", [tag_id])
+
+    with odoo_db.env() as env:
+        server = env["fetchmail.server"].browse(server_id)
+        server.set_draft()
+        server.ticket_folder = "Gibt es nicht"
+        with pytest.raises(UserError, match="Gibt es nicht"):
+            server.button_confirm_login()
