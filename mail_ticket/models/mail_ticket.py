@@ -19,7 +19,7 @@ _LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(\d{{1,9}})\b", re.IGNO
 
 class MailTicket(models.Model):
     _name = "mail.ticket"
-    _description = "Helpdesk Ticket"
+    _description = "Ticket"
     _inherit = ["mail.thread.cc", "mail.activity.mixin"]
     _order = "priority desc, id desc"
     _rec_names_search = ["number", "name"]

@@ -1,0 +1,91 @@
+"""Point a demo database at the local demo mailbox (used by ``./dev run``).
+
+Creates or updates, idempotently:
+- an outgoing mail server on the SMTP sink, so whatever Odoo sends lands in its Maildir;
+- an Incoming Mail Server "Demo support mailbox" reading support@example.com on the
+  local Dovecot into tickets, confirmed with a real IMAP login;
+- a one-minute fetch interval, so a demo mail becomes a ticket quickly.
+"""
+
+import argparse
+import socket
+import sys
+import time
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+from odoo.tools import config
+
+
+def wait_for_port(port, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--addons-path", required=True)
+    parser.add_argument("--db-user", required=True)
+    parser.add_argument("--imap-port", type=int, default=10143)
+    parser.add_argument("--smtp-port", type=int, default=10025)
+    parser.add_argument("--login", default="support@example.com")
+    parser.add_argument("--password", default="support")
+    args = parser.parse_args()
+    config.parse_config(
+        [
+            "-d",
+            args.db,
+            f"--addons-path={args.addons_path}",
+            "--db_host=127.0.0.1",
+            f"--db_user={args.db_user}",
+            "--log-level=warn",
+        ]
+    )
+    wait_for_port(args.imap_port)
+    wait_for_port(args.smtp_port)
+    with Registry(args.db).cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        smtp_vals = {
+            "name": "Demo SMTP sink",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": args.smtp_port,
+            "smtp_encryption": "none",
+        }
+        smtp = env["ir.mail_server"].search([("name", "=", smtp_vals["name"])])
+        if smtp:
+            smtp.write(smtp_vals)
+        else:
+            env["ir.mail_server"].create(smtp_vals)
+
+        imap_vals = {
+            "name": "Demo support mailbox",
+            "server_type": "imap",
+            "server": "127.0.0.1",
+            "port": args.imap_port,
+            "is_ssl": False,
+            "user": args.login,
+            "password": args.password,
+            "object_id": env["ir.model"]._get_id("mail.ticket"),
+        }
+        server = env["fetchmail.server"].search([("name", "=", imap_vals["name"])])
+        if server:
+            server.set_draft()
+            server.write(imap_vals)
+        else:
+            server = env["fetchmail.server"].create(imap_vals)
+        server.button_confirm_login()
+        env.ref("mail.ir_cron_mail_gateway_action").write(
+            {"interval_number": 1, "interval_type": "minutes"}
+        )
+    print(f"demo mailbox {args.login} on 127.0.0.1:{args.imap_port} feeds tickets")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
