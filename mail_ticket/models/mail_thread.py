@@ -2,11 +2,41 @@ import logging
 
 from odoo import api, models
 
+from .mail_alias_domain import GATEWAY_ALIAS_MEMO
+
 _logger = logging.getLogger(__name__)
 
 
 class MailThread(models.AbstractModel):
     _inherit = "mail.thread"
+
+    @api.model
+    def message_process(
+        self,
+        model,
+        message,
+        custom_values=None,
+        save_original=False,
+        strip_attachments=False,
+        thread_id=None,
+    ):
+        # alias look-ups are memoized for the time of this one mail
+        cache = self.env.cr.cache
+        opened = GATEWAY_ALIAS_MEMO not in cache
+        if opened:
+            cache[GATEWAY_ALIAS_MEMO] = {}
+        try:
+            return super().message_process(
+                model,
+                message,
+                custom_values=custom_values,
+                save_original=save_original,
+                strip_attachments=strip_attachments,
+                thread_id=thread_id,
+            )
+        finally:
+            if opened:
+                cache.pop(GATEWAY_ALIAS_MEMO, None)
 
     @api.model
     def message_route(self, message, message_dict, model=None, thread_id=None, custom_values=None):

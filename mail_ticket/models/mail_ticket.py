@@ -27,7 +27,9 @@ class MailTicket(models.Model):
     _primary_email = "email_from"
 
     def _default_stage_id(self):
-        return self.env["mail.ticket.stage"].search([], limit=1)
+        return self.env["mail.ticket.stage"].browse(
+            self.env["mail.ticket.stage"]._get_routing_stages()[0]
+        )
 
     number = fields.Char(
         readonly=True,
@@ -46,7 +48,7 @@ class MailTicket(models.Model):
         index=True,
         copy=False,
     )
-    is_closed = fields.Boolean(related="stage_id.is_closed", store=True, index=True)
+    is_closed = fields.Boolean(related="stage_id.is_closed")
     priority = fields.Selection(
         TICKET_PRIORITIES,
         default="1",
@@ -124,7 +126,7 @@ class MailTicket(models.Model):
         for ticket in self:
             ticket.comment_count = counts.get(ticket._origin, 0)
 
-    @api.depends("is_closed")
+    @api.depends("stage_id.is_closed")
     def _compute_date_closed(self):
         for ticket in self:
             if not ticket.is_closed:
@@ -152,8 +154,19 @@ class MailTicket(models.Model):
                     .next_by_code("mail.ticket")
                 )
         tickets = super().create(vals_list)
-        for ticket in tickets.filtered("partner_id"):
-            ticket.message_subscribe(ticket.partner_id.ids)
+        # the customer follows the ticket, to receive the answers; the records are new,
+        # so the checks message_subscribe makes (existing followers) are not needed
+        Followers = self.env["mail.followers"]
+        for partner, partner_tickets in (
+            tickets.filtered("partner_id").grouped("partner_id").items()
+        ):
+            Followers._insert_followers(
+                self._name,
+                partner_tickets.ids,
+                partner.ids,
+                customer_ids=partner.ids,
+                check_existing=False,
+            )
         return tickets
 
     def write(self, vals):
@@ -265,8 +278,9 @@ class MailTicket(models.Model):
         from_customer = not author or author.partner_share
         if is_from_email and from_customer:
             vals = {"date_last_customer_message": message.date}
-            if self.stage_id.reopen_on_reply:
-                vals["stage_id"] = self._default_stage_id().id
+            first_stage_id, reopen_stage_ids = self.env["mail.ticket.stage"]._get_routing_stages()
+            if self.stage_id.id in reopen_stage_ids:
+                vals["stage_id"] = first_stage_id
             self.sudo().write(vals)
             _logger.info(
                 "Comment added to ticket %s from mail %s of %s",

@@ -19,12 +19,12 @@ class TestMailTicketPerformance(MailTicketCommon):
     @warmup
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_new_ticket_queries(self):
-        with self.assertQueryCount(admin=51), self.mock_mail_gateway():
+        with self.assertQueryCount(admin=39), self.mock_mail_gateway():
             self.receive_mail(email_from='"Neu Kunde" <neu.kunde@example.com>')
 
     @users("admin")
     @warmup
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_reply_queries(self):
-        with self.assertQueryCount(admin=41), self.mock_mail_gateway():
+        with self.assertQueryCount(admin=36), self.mock_mail_gateway():
             self.receive_mail(subject=f"Re: [{self.ticket.number}] Drucker")
