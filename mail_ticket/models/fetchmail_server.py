@@ -3,7 +3,7 @@ import time
 from collections import Counter
 from imaplib import IMAP4
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import exception_to_unicode
@@ -50,6 +50,14 @@ class FetchmailServer(models.Model):
         default=25,
         help="Larger mails are not processed: they are recorded as failed and left in the mailbox.",
     )
+    ticket_reply_to = fields.Char(
+        string="Support Address",
+        compute="_compute_ticket_reply_to",
+        store=True,
+        readonly=False,
+        help="Reply-To of the mails sent from its tickets, so that customer replies come "
+        "back to this mailbox. Defaults to the login when it is an address.",
+    )
     ticket_user_id = fields.Many2one(
         "res.users", string="Default Assignee", domain="[('share', '=', False)]"
     )
@@ -69,6 +77,12 @@ class FetchmailServer(models.Model):
     def _compute_is_ticket_server(self):
         for server in self:
             server.is_ticket_server = server.object_id.model == "mail.ticket"
+
+    @api.depends("user")
+    def _compute_ticket_reply_to(self):
+        for server in self:
+            if not server.ticket_reply_to:
+                server.ticket_reply_to = tools.email_normalize(server.user) or False
 
     def _compute_ticket_failed_count(self):
         counts = dict(
@@ -98,6 +112,28 @@ class FetchmailServer(models.Model):
                         name=server.name,
                     )
                 )
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        servers = super().create(vals_list)
+        self.env.registry.clear_cache()  # _ticket_default_reply_to_server_id
+        return servers
+
+    def write(self, vals):
+        res = super().write(vals)
+        # not on every fetch (it writes the date): only when the answer may change
+        if vals.keys() & {"object_id", "ticket_reply_to", "user", "active"}:
+            self.env.registry.clear_cache()
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self.env.registry.clear_cache()
+        return res
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -161,6 +197,23 @@ class FetchmailServer(models.Model):
     def _ticket_imap_servers(self):
         return self.filtered(
             lambda server: server.is_ticket_server and server._get_connection_type() == "imap"
+        )
+
+    @api.model
+    def _ticket_default_reply_to_server(self):
+        """The mailbox that answers for tickets entered by hand."""
+        return self.browse(self._ticket_default_reply_to_server_id())
+
+    @api.model
+    @tools.ormcache()
+    def _ticket_default_reply_to_server_id(self):
+        return (
+            self.sudo()
+            .search(
+                [("object_id.model", "=", "mail.ticket"), ("ticket_reply_to", "!=", False)],
+                limit=1,
+            )
+            .id
         )
 
     def _ticket_default_values(self):

@@ -1,7 +1,7 @@
 import logging
 import re
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 
 _logger = logging.getLogger(__name__)
 
@@ -246,12 +246,16 @@ class MailTicket(models.Model):
             "name": (msg_dict.get("subject") or "").strip() or self.env._("(no subject)"),
             "description": msg_dict.get("body"),
             "email_from": msg_dict.get("email_from"),
+            "email_cc": ", ".join(self._mail_cc_sanitized_raw_dict(msg_dict.get("cc")).values()),
             "partner_id": msg_dict.get("author_id"),
             "created_from_email": True,
             "date_last_customer_message": msg_dict.get("date"),
         }
         defaults.update(custom_values or {})
-        ticket = super().message_new(msg_dict, custom_values=defaults)
+        # What mail.thread and mail.thread.cc would add (title, primary email, Cc) is in
+        # the values already; their message_new would only cost a fields_get() per mail,
+        # about a tenth of the gateway's time.
+        ticket = self.create(defaults)
         _logger.info(
             "Ticket %s created from mail %s of %s",
             ticket.number,
@@ -259,6 +263,35 @@ class MailTicket(models.Model):
             msg_dict.get("email_from"),
         )
         return ticket
+
+    def _notify_get_reply_to_batch(self, defaults=None, author_ids=None):
+        """Replies go to the support mailbox the ticket came from, so they come back
+        to the ticket even without an alias domain (Odoo would use the author's own
+        address then). Tickets entered by hand use the first ticket mailbox."""
+        reply_to = {}
+        fallback = None
+        for ticket in self.sudo():
+            server = ticket.fetchmail_server_id
+            if not server.ticket_reply_to:
+                if fallback is None:
+                    fallback = self.env["fetchmail.server"].sudo()._ticket_default_reply_to_server()
+                server = fallback
+            if server.ticket_reply_to:
+                name = ticket.company_id.name or server.name
+                reply_to[ticket.id] = tools.formataddr((name, server.ticket_reply_to))
+        if reply_to and len(reply_to) == len(self):
+            return reply_to
+        others = self.browse(res_id for res_id in self.ids if res_id not in reply_to)
+        if defaults is not None:
+            defaults = {key: value for key, value in defaults.items() if key not in reply_to}
+        if author_ids is not None:
+            author_ids = {key: value for key, value in author_ids.items() if key not in reply_to}
+        reply_to.update(
+            super(MailTicket, others)._notify_get_reply_to_batch(
+                defaults=defaults, author_ids=author_ids
+            )
+        )
+        return reply_to
 
     def _message_post_after_hook(self, message, msg_vals):
         comment_subtype_id = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")

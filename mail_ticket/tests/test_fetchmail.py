@@ -56,6 +56,43 @@ class TestTicketMailServer(MailTicketCommon):
             (ticket.user_id, ticket.priority, ticket.tag_ids), (self.user_agent, "3", tag)
         )
 
+    def test_support_address_defaults_to_the_login(self):
+        self.assertFalse(self.server.ticket_reply_to, "'support' is no address")
+        self.server.user = "Support@Example.com"
+        self.assertEqual(self.server.ticket_reply_to, "support@example.com")
+        self.server.ticket_reply_to = "help@example.com"
+        self.server.user = "other@example.com"
+        self.assertEqual(self.server.ticket_reply_to, "help@example.com", "an address set is kept")
+
+    def test_answers_reply_to_the_support_mailbox(self):
+        self.server.ticket_reply_to = "help@example.com"
+        from_mailbox = self.Ticket.create(
+            {
+                "name": "Drucker",
+                "partner_id": self.customer.id,
+                "fetchmail_server_id": self.server.id,
+            }
+        )
+        by_hand = self.Ticket.create({"name": "Anruf", "partner_id": self.customer.id})
+        expected = f'"{self.company_admin.name}" <help@example.com>'
+        for ticket in from_mailbox + by_hand:
+            with self.subTest(ticket=ticket.name), self.mock_mail_gateway():
+                ticket.with_user(self.user_agent).message_post(
+                    body="<p>Bitte neu starten.</p>",
+                    message_type="comment",
+                    subtype_xmlid="mail.mt_comment",
+                )
+            self.assertEqual(len(self._mails), 1, "the customer, a follower, gets the answer")
+            mail = self._mails[0]
+            self.assertEqual(mail["email_to"], [self.customer.email_formatted])
+            self.assertEqual(mail["reply_to"], expected)
+            self.assertEqual(mail["subject"], f"[{ticket.number}] {ticket.name}")
+
+        self.server.object_id = self.env["ir.model"]._get_id("res.partner")
+        self.assertNotIn(
+            "help@example.com", by_hand._notify_get_reply_to()[by_hand.id], "no ticket mailbox left"
+        )
+
     def test_constraints(self):
         with self.assertRaises(ValidationError):
             self.server.ticket_max_attempts = 0
