@@ -26,5 +26,10 @@
     "demo": [
         "demo/mail_ticket_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "mail_ticket/static/tests/tours/**/*",
+        ],
+    },
     "application": True,
 }
