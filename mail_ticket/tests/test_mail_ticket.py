@@ -99,3 +99,26 @@ class TestMailTicket(MailTicketCommon):
         self.assertIsNone(parse(False))
         self.assertIsNone(parse("Re: #5", bracketed_only=True))
         self.assertEqual(parse("Re: [TICKET-5]", bracketed_only=True), 5)
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestMailTicketGerman(MailTicketCommon):
+    """The first customers write German: what agents see is translated."""
+
+    def test_german_translation(self):
+        self.env["res.lang"]._activate_lang("de_DE")
+        self.env["ir.module.module"]._load_module_terms(["mail_ticket"], ["de_DE"])
+        german = self.env(context={**self.env.context, "lang": "de_DE"})
+        self.assertEqual(
+            (self.stage_open + self.stage_waiting + self.stage_solved)
+            .with_env(german)
+            .mapped("name"),
+            ["Offen", "Warten auf Kunde", "Gelöst"],
+        )
+        priorities = dict(german["mail.ticket"].fields_get(["priority"])["priority"]["selection"])
+        self.assertEqual(priorities["3"], "Dringend")
+        self.assertEqual(german["mail.ticket"].create({"name": "Neu"}).number[:7], "TICKET-")
+        self.assertEqual(
+            german["mail.ticket"]._fields["number"].get_description(german)["string"], "Nummer"
+        )
+        self.assertEqual(german.ref("mail_ticket.mail_ticket_menu_root").name, "Helpdesk")
