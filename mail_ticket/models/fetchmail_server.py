@@ -58,6 +58,15 @@ class FetchmailServer(models.Model):
         help="Reply-To of the mails sent from its tickets, so that customer replies come "
         "back to this mailbox. Defaults to the login when it is an address.",
     )
+    ticket_unverified_policy = fields.Selection(
+        [("note", "Internal note on the ticket"), ("new", "New ticket")],
+        string="Unknown Sender Naming a Ticket",
+        default="note",
+        required=True,
+        help="A mail whose subject names a ticket but whose sender is neither the "
+        "customer, a follower, an internal user nor from the customer's company: keep it "
+        "on the ticket as an internal note marked unverified, or open a new ticket.",
+    )
     ticket_user_id = fields.Many2one(
         "res.users", string="Default Assignee", domain="[('share', '=', False)]"
     )

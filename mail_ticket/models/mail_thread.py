@@ -49,6 +49,10 @@ class MailThread(models.AbstractModel):
         ``[TICKET-042]`` tag this module puts in outgoing subjects is routed. This
         runs before Odoo's catchall check, so a reply whose client dropped the
         threading headers is not bounced.
+
+        A number is easy to guess: from a sender the ticket does not know, the mail
+        is kept as an internal note marked unverified (or opens a new ticket, as the
+        mailbox's policy says), so it reaches neither the customer nor the followers.
         """
         if model == "mail.ticket":
             _logger.info(
@@ -66,10 +70,20 @@ class MailThread(models.AbstractModel):
                 )
             )
             if ticket:
+                user = self._mail_find_user_for_gateway(message_dict["email_from"])
+                if not ticket._is_known_sender(message_dict["email_from"], user):
+                    policy = (
+                        self.env["fetchmail.server"]
+                        .browse(self.env.context.get("default_fetchmail_server_id"))
+                        .ticket_unverified_policy
+                    )
+                    if policy == "new":
+                        ticket = None
+                    else:
+                        ticket._mark_unverified(message_dict)
+            if ticket:
                 self._routing_reset_bounce(message, message_dict)
-                user_id = (
-                    self._mail_find_user_for_gateway(message_dict["email_from"]).id or self.env.uid
-                )
+                user_id = user.id or self.env.uid
                 route = self._routing_check_route(
                     message,
                     message_dict,

@@ -1,11 +1,44 @@
 import logging
 import re
 
+from markupsafe import Markup
+
 from odoo import api, fields, models, tools
 
 _logger = logging.getLogger(__name__)
 
 TICKET_NUMBER_PREFIX = "TICKET-"
+# shared by strangers: no proof of belonging to the customer's company
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.de",
+        "live.com",
+        "live.de",
+        "msn.com",
+        "yahoo.com",
+        "yahoo.de",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.at",
+        "gmx.ch",
+        "web.de",
+        "t-online.de",
+        "freenet.de",
+        "posteo.de",
+        "mailbox.org",
+        "proton.me",
+        "protonmail.com",
+        "yandex.ru",
+        "mail.ru",
+    }
+)
 TICKET_PRIORITIES = [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")]
 # reply and forward prefixes of the usual mail clients, chained ("AW: WG: Re[2]: ...")
 _REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr)\s*(?:\[\d+\])?\s*:\s*)*"
@@ -219,6 +252,45 @@ class MailTicket(models.Model):
         # numbers are padded by the sequence; match whatever padding it uses
         numbers = {f"{TICKET_NUMBER_PREFIX}{reference:0{width}d}" for width in range(1, 10)}
         return self.search([("number", "in", list(numbers))], order="id desc", limit=1)
+
+    def _is_known_sender(self, email_from, user):
+        """Whether a mail naming this ticket comes from someone in its conversation:
+        the customer, a follower, an internal user, or the customer's company domain
+        (unless it is a free-mail domain, shared by strangers)."""
+        self.ensure_one()
+        email = tools.email_normalize(email_from)
+        if not email:
+            return False
+        if user and not user.share:
+            return True
+        if email in (self.partner_id | self.message_partner_ids).mapped("email_normalized"):
+            return True
+        customer_domain = tools.email_domain_extract(self.partner_id.email_normalized or "")
+        return bool(
+            customer_domain
+            and customer_domain not in FREE_MAIL_DOMAINS
+            and tools.email_domain_extract(email) == customer_domain
+        )
+
+    def _mark_unverified(self, message_dict):
+        """Keep a mail of an unknown sender as an internal note, flagged as such."""
+        self.ensure_one()
+        _logger.warning(
+            "Mail %s from %s names ticket %s but its sender is unknown to the ticket: kept "
+            "as an internal note",
+            message_dict.get("message_id"),
+            message_dict.get("email_from"),
+            self.number,
+        )
+        message_dict["is_internal"] = True
+        warning = self.env._(
+            "Unverified sender: %(sender)s is neither the customer nor a follower of this "
+            "ticket. This mail was not sent to anyone.",
+            sender=message_dict.get("email_from"),
+        )
+        message_dict["body"] = Markup(
+            '<div class="alert alert-warning" role="alert">%s</div>'
+        ) % warning + (message_dict.get("body") or "")
 
     # ------------------------------------------------------------
     # MAIL GATEWAY

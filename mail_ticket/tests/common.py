@@ -97,14 +97,16 @@ class MailTicketCommon(MailCommon):
         template=MAIL_TICKET_TEMPLATE,
         model="mail.ticket",
         custom_values=None,
+        server=None,
         **kwargs,
     ):
         """Process one incoming mail as fetchmail does; return the thread it went to."""
         kwargs.setdefault("msg_id", f"<{self._next_msg_id()}@agrolait.example.com>")
         mail = self.format(template, to=to, subject=subject, email_from=email_from, **kwargs)
-        thread_id = (
-            self.env["mail.thread"].sudo().message_process(model, mail, custom_values=custom_values)
-        )
+        gateway = self.env["mail.thread"].sudo()
+        if server:
+            gateway = gateway.with_context(default_fetchmail_server_id=server.id)
+        thread_id = gateway.message_process(model, mail, custom_values=custom_values)
         return self.env[model or "mail.ticket"].browse(thread_id or [])
 
     def _next_msg_id(self):
