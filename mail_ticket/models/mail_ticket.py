@@ -187,18 +187,15 @@ class MailTicket(models.Model):
                     .next_by_code("mail.ticket")
                 )
         tickets = super().create(vals_list)
-        # the customer follows the ticket, to receive the answers; the records are new,
-        # so the checks message_subscribe makes (existing followers) are not needed
+        # the customer follows the ticket, to receive the answers; straight to the
+        # followers' insert, without message_subscribe's access and active-partner checks
+        # (the creator or the assignee may already follow: existing ones are skipped)
         Followers = self.env["mail.followers"]
         for partner, partner_tickets in (
             tickets.filtered("partner_id").grouped("partner_id").items()
         ):
             Followers._insert_followers(
-                self._name,
-                partner_tickets.ids,
-                partner.ids,
-                customer_ids=partner.ids,
-                check_existing=False,
+                self._name, partner_tickets.ids, partner.ids, customer_ids=partner.ids
             )
         return tickets
 

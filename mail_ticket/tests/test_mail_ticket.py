@@ -54,6 +54,14 @@ class TestMailTicket(MailTicketCommon):
         self.assertEqual(ticket.email_from, self.customer.email)
         self.assertIn(self.customer, ticket.message_partner_ids)
 
+    def test_customer_who_already_follows(self):
+        """An agent opening a ticket for their own contact, or assigned to it."""
+        own_partner = self.user_agent.partner_id
+        ticket = self.Ticket.with_user(self.user_agent).create(
+            {"name": "Eigenes Ticket", "partner_id": own_partner.id, "user_id": self.user_agent.id}
+        )
+        self.assertEqual(ticket.message_partner_ids, own_partner)
+
     def test_closing_stage_dates(self):
         ticket = self.Ticket.create({"name": "Neu"})
         self.assertFalse(ticket.is_closed)
