@@ -39,6 +39,14 @@ class MailThread(models.AbstractModel):
                 cache.pop(GATEWAY_ALIAS_MEMO, None)
 
     @api.model
+    def _message_route_process(self, message, message_dict, routes):
+        # tell the ticket hooks whether a machine wrote the mail (auto-reply, list...)
+        if any(route[0] == "mail.ticket" for route in routes or ()):
+            automated = self.env["mail.ticket"]._detect_automated_mail(message, message_dict)
+            self = self.with_context(mail_ticket_automated=automated)
+        return super()._message_route_process(message, message_dict, routes)
+
+    @api.model
     def message_route(self, message, message_dict, model=None, thread_id=None, custom_values=None):
         """Route a mail whose subject names a ticket to that ticket.
 

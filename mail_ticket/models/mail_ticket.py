@@ -269,6 +269,30 @@ class MailTicket(models.Model):
             and tools.email_domain_extract(email) == customer_domain
         )
 
+    @api.model
+    def _detect_automated_mail(self, message, message_dict):
+        """Why a machine wrote this mail (RFC 3834 and the usual headers), or False.
+
+        Out-of-office replies, bounces, mailing lists and mailer daemons are recorded,
+        but must never pass for the customer speaking (no reopening, no loop).
+        """
+        auto_submitted = str(message.get("Auto-Submitted") or "").strip().lower()
+        if auto_submitted and auto_submitted != "no":
+            return f"Auto-Submitted: {auto_submitted}"
+        precedence = str(message.get("Precedence") or "").strip().lower()
+        if precedence in ("bulk", "junk", "list", "auto_reply"):
+            return f"Precedence: {precedence}"
+        for header in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id"):
+            if message.get(header) is not None:
+                return header
+        return_path = message.get("Return-Path")
+        if return_path is not None and str(return_path).strip() in ("", "<>"):
+            return "empty Return-Path"
+        sender = tools.email_normalize(message_dict.get("email_from")) or ""
+        if sender.partition("@")[0] in ("mailer-daemon", "postmaster"):
+            return "mailer daemon"
+        return False
+
     def _mark_unverified(self, message_dict):
         """Keep a mail of an unknown sender as an internal note, flagged as such."""
         self.ensure_one()
@@ -378,7 +402,14 @@ class MailTicket(models.Model):
         )
         author = message.author_id
         from_customer = not author or author.partner_share
-        if is_from_email and from_customer:
+        if is_from_email and (automated := self.env.context.get("mail_ticket_automated")):
+            _logger.info(
+                "Automated mail %s (%s) recorded on ticket %s, which stays as it is",
+                message.message_id,
+                automated,
+                self.number,
+            )
+        elif is_from_email and from_customer:
             vals = {"date_last_customer_message": message.date}
             first_stage_id, reopen_stage_ids = self.env["mail.ticket.stage"]._get_routing_stages()
             if self.stage_id.id in reopen_stage_ids:

@@ -249,6 +249,33 @@ class TestMailGatewayReplies(MailTicketCommon):
                 self.assertEqual(self.ticket.stage_id, expected)
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_automated_reply_is_recorded_but_does_not_reopen(self):
+        automated = [
+            "Auto-Submitted: auto-replied",
+            "Auto-Submitted: auto-generated",
+            "Precedence: bulk",
+            "X-Autoreply: yes",
+            "X-Auto-Response-Suppress: All",
+            "List-Id: <kunden.agrolait.example.com>",
+        ]
+        self.ticket.stage_id = self.stage_solved
+        self.ticket.date_last_customer_message = False
+        for index, header in enumerate(automated, start=1):
+            with self.subTest(header=header):
+                thread = self.receive_mail(
+                    subject=f"Abwesenheitsnotiz: [{self.ticket.number}] Drucker", extra=header
+                )
+                self.assertEqual(thread, self.ticket)
+                self.assertEqual(len(self.ticket.comment_ids), index, "recorded as a comment")
+                self.assertEqual(self.ticket.stage_id, self.stage_solved)
+                self.assertFalse(self.ticket.date_last_customer_message)
+        with self.subTest(header="Return-Path: <>"):
+            self.receive_mail(subject=f"Re: [{self.ticket.number}]", return_path="<>")
+            self.assertEqual(self.ticket.stage_id, self.stage_solved)
+        self.receive_mail(subject=f"Re: [{self.ticket.number}]", extra="Auto-Submitted: no")
+        self.assertEqual(self.ticket.stage_id, self.stage_open, "a person answering reopens it")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_agent_reply_by_mail_does_not_reopen(self):
         self.ticket.stage_id = self.stage_waiting
         self.receive_mail(
