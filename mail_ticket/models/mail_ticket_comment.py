@@ -1,4 +1,23 @@
+from lxml import html as lxml_html
+from markupsafe import Markup
+
 from odoo import api, fields, models, tools
+
+
+def strip_quoted_history(body):
+    """The new text of a mail body, without what Odoo's sanitizer tagged as quoted
+    (earlier messages, signatures); the whole body when nothing else is left."""
+    if not body or "data-o-mail-quote" not in body:
+        return body
+    root = lxml_html.fragment_fromstring(str(body), create_parent="div")
+    for node in root.xpath("//*[@data-o-mail-quote]"):
+        node.drop_tree()
+    if not root.text_content().strip():
+        return body
+    inner = (root.text or "") + "".join(
+        lxml_html.tostring(child, encoding="unicode") for child in root
+    )
+    return Markup(inner)
 
 
 class MailTicketComment(models.Model):
@@ -16,13 +35,22 @@ class MailTicketComment(models.Model):
     author_id = fields.Many2one(related="message_id.author_id", string="Author")
     author_name = fields.Char(compute="_compute_author_contact")
     author_email = fields.Char(compute="_compute_author_contact")
-    body = fields.Html(related="message_id.body")
+    body = fields.Html(
+        compute="_compute_body",
+        sanitize=False,
+        help="What the message says, without the quoted history below it.",
+    )
     date = fields.Datetime(related="message_id.date")
     attachment_ids = fields.Many2many(related="message_id.attachment_ids")
 
     _message_uniq = models.Constraint(
         "UNIQUE(message_id)", "A message is mirrored by one comment at most."
     )
+
+    @api.depends("message_id.body")
+    def _compute_body(self):
+        for comment in self:
+            comment.body = strip_quoted_history(comment.message_id.body)
 
     @api.depends("message_id.email_from", "message_id.author_id")
     def _compute_author_contact(self):

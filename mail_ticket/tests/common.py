@@ -52,6 +52,23 @@ JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoKdHJhaWxlcgo8PC9S
 --b1--
 """
 
+# A customer's answer above the quoted conversation, as Thunderbird writes it.
+MAIL_TICKET_QUOTED_REPLY_TEMPLATE = """Return-Path: {return_path}
+To: {to}
+Cc: {cc}
+From: {email_from}
+Subject: {subject}
+MIME-Version: 1.0
+Content-Type: text/html; charset=utf-8
+Date: Fri, 10 Aug 2026 16:16:39 +0200
+Message-ID: {msg_id}
+{extra}
+<html><body><p>Der Neustart hat leider nicht geholfen.</p>
+<div class="moz-cite-prefix">Am 10.08.2026 um 15:00 schrieb Support:</div>
+<blockquote type="cite"><p>Bitte starten Sie den Drucker neu.</p></blockquote>
+</body></html>
+"""
+
 SUPPORT_ADDRESS = "support@test.mycompany.com"
 
 

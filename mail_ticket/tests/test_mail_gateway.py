@@ -3,7 +3,11 @@ import logging
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import MAIL_TICKET_ATTACHMENT_TEMPLATE, MailTicketCommon
+from .common import (
+    MAIL_TICKET_ATTACHMENT_TEMPLATE,
+    MAIL_TICKET_QUOTED_REPLY_TEMPLATE,
+    MailTicketCommon,
+)
 
 
 @tagged("post_install", "-at_install", "mail_ticket")
@@ -274,6 +278,19 @@ class TestMailGatewayReplies(MailTicketCommon):
             self.assertEqual(self.ticket.stage_id, self.stage_solved)
         self.receive_mail(subject=f"Re: [{self.ticket.number}]", extra="Auto-Submitted: no")
         self.assertEqual(self.ticket.stage_id, self.stage_open, "a person answering reopens it")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_comment_without_quoted_history(self):
+        self.receive_mail(
+            subject=f"Re: [{self.ticket.number}] Drucker",
+            template=MAIL_TICKET_QUOTED_REPLY_TEMPLATE,
+        )
+        comment = self.ticket.comment_ids
+        self.assertIn("Neustart hat leider nicht geholfen", comment.body)
+        self.assertNotIn("Bitte starten Sie den Drucker neu", comment.body)
+        self.assertIn(
+            "Bitte starten Sie den Drucker neu", comment.message_id.body, "the chatter keeps it all"
+        )
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_agent_reply_by_mail_does_not_reopen(self):
