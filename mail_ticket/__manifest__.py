@@ -6,7 +6,7 @@
     "website": "https://github.com/mail-ticket/mail-ticket",
     "author": "mail_ticket developers",
     "license": "LGPL-3",
-    "depends": ["mail"],
+    "depends": ["mail", "portal"],
     "data": [
         "security/mail_ticket_groups.xml",
         "security/ir.model.access.csv",

@@ -53,7 +53,7 @@ _LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(\d{{1,9}})\b", re.IGNO
 class MailTicket(models.Model):
     _name = "mail.ticket"
     _description = "Ticket"
-    _inherit = ["mail.thread.cc", "mail.activity.mixin"]
+    _inherit = ["portal.mixin", "mail.thread.cc", "mail.activity.mixin"]
     _order = "priority desc, id desc"
     _rec_names_search = ["number", "name"]
     _check_company_auto = True
@@ -144,6 +144,11 @@ class MailTicket(models.Model):
                 ticket.display_name = f"[{ticket.number}] {ticket.name or ''}".strip()
             else:
                 ticket.display_name = ticket.name
+
+    def _compute_access_url(self):
+        super()._compute_access_url()
+        for ticket in self:
+            ticket.access_url = f"/my/tickets/{ticket.id}"
 
     @api.depends("partner_id")
     def _compute_email_from(self):
