@@ -58,6 +58,12 @@ class FetchmailServer(models.Model):
         help="Reply-To of the mails sent from its tickets, so that customer replies come "
         "back to this mailbox. Defaults to the login when it is an address.",
     )
+    ticket_send_ack = fields.Boolean(
+        string="Acknowledge New Tickets",
+        default=True,
+        help="Send the customer a mail with the number of the ticket their mail opened "
+        "(never to auto-replies, lists or mailer daemons).",
+    )
     ticket_unverified_policy = fields.Selection(
         [("note", "Internal note on the ticket"), ("new", "New ticket")],
         string="Unknown Sender Naming a Ticket",

@@ -1,5 +1,7 @@
 import logging
 import re
+from collections import Counter
+from datetime import timedelta
 
 from markupsafe import Markup
 
@@ -131,6 +133,10 @@ class MailTicket(models.Model):
         string="Closed On", compute="_compute_date_closed", store=True, copy=False
     )
     color = fields.Integer()
+    ack_pending = fields.Boolean(
+        string="Acknowledgement to Send", readonly=True, copy=False, index="btree_not_null"
+    )
+    date_ack_sent = fields.Datetime(string="Acknowledged On", readonly=True, copy=False)
 
     _number_company_uniq = models.Constraint(
         "UNIQUE(number, company_id)",
@@ -195,9 +201,11 @@ class MailTicket(models.Model):
         # the customer follows the ticket, to receive the answers; straight to the
         # followers' insert, without message_subscribe's access and active-partner checks
         # (the creator or the assignee may already follow: existing ones are skipped)
+        # (not a machine's address: answers must not go to a list or an auto-responder)
         Followers = self.env["mail.followers"]
+        followed = self.browse() if self.env.context.get("mail_ticket_automated") else tickets
         for partner, partner_tickets in (
-            tickets.filtered("partner_id").grouped("partner_id").items()
+            followed.filtered("partner_id").grouped("partner_id").items()
         ):
             Followers._insert_followers(
                 self._name, partner_tickets.ids, partner.ids, customer_ids=partner.ids
@@ -340,7 +348,15 @@ class MailTicket(models.Model):
                 [msg_dict["email_from"]], no_create=False
             )
             msg_dict["author_id"] = author.id
+        server = self.env["fetchmail.server"].browse(
+            self.env.context.get("default_fetchmail_server_id")
+        )
+        automated = self.env.context.get("mail_ticket_automated")
+        send_ack = bool(
+            msg_dict.get("author_id") and not automated and (not server or server.ticket_send_ack)
+        )
         defaults = {
+            "ack_pending": send_ack,
             "name": (msg_dict.get("subject") or "").strip() or self.env._("(no subject)"),
             "description": msg_dict.get("body"),
             "email_from": msg_dict.get("email_from"),
@@ -354,6 +370,10 @@ class MailTicket(models.Model):
         # the values already; their message_new would only cost a fields_get() per mail,
         # about a tenth of the gateway's time.
         ticket = self.create(defaults)
+        if not automated:
+            ticket._subscribe_copied_people(msg_dict, server)
+        if send_ack:
+            self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
         _logger.info(
             "Ticket %s created from mail %s of %s",
             ticket.number,
@@ -361,6 +381,79 @@ class MailTicket(models.Model):
             msg_dict.get("email_from"),
         )
         return ticket
+
+    def _subscribe_copied_people(self, msg_dict, server):
+        """The people the customer wrote to along with the support mailbox (To, Cc)
+        follow the ticket and receive the answers; agents can remove them."""
+        mailbox = {
+            tools.email_normalize(server.user),
+            tools.email_normalize(server.ticket_reply_to),
+        }
+        sender = tools.email_normalize(msg_dict.get("email_from"))
+        # without a mailbox to leave out, only Cc: To is the support address itself
+        recipients = (msg_dict.get("to") or "") + "," if server else ""
+        emails = [
+            email
+            for email in tools.email_split(recipients + (msg_dict.get("cc") or ""))
+            if tools.email_normalize(email) not in mailbox | {sender, False}
+        ]
+        if emails:
+            partners = self._partner_find_from_emails_single(emails, no_create=False)
+            self.message_subscribe(partners.ids)
+
+    @api.model
+    def _cron_send_acknowledgements(self, batch_size=100):
+        tickets = self.search([("ack_pending", "=", True)], order="id", limit=batch_size)
+        tickets._send_acknowledgement()
+        remaining = (
+            self.search_count([("ack_pending", "=", True)]) if len(tickets) == batch_size else 0
+        )
+        self.env["ir.cron"]._commit_progress(len(tickets), remaining=remaining)
+
+    def _send_acknowledgement(self):
+        """Acknowledge the tickets that mails opened, at most so many per sender and
+        hour: two auto-responders cannot keep each other busy through us."""
+        template = self.env.ref("mail_ticket.mail_template_ticket_ack")
+        limit = int(
+            self.env["ir.config_parameter"].sudo().get_param("mail_ticket.ack_rate_limit", 5)
+        )
+        now = fields.Datetime.now()
+        sent = Counter(
+            dict(
+                self._read_group(
+                    [
+                        ("partner_id", "in", self.partner_id.ids),
+                        ("date_ack_sent", ">=", now - timedelta(hours=1)),
+                    ],
+                    ["partner_id"],
+                    ["__count"],
+                )
+            )
+        )
+        for ticket in self.sorted("id"):  # in the order the mails came
+            if sent[ticket.partner_id] >= limit:
+                _logger.warning(
+                    "Acknowledgement of ticket %s not sent: %s had %d in the last hour",
+                    ticket.number,
+                    ticket.partner_id.email,
+                    limit,
+                )
+                ticket.ack_pending = False
+                continue
+            ticket.message_post_with_source(
+                template,
+                message_type="auto_comment",
+                subtype_xmlid="mail.mt_comment",
+                email_layout_xmlid="mail.mail_notification_light",
+            )
+            ticket.write({"ack_pending": False, "date_ack_sent": now})
+            sent[ticket.partner_id] += 1
+
+    def message_post(self, **kwargs):
+        # an agent's answer reaches the customer in the ticket's own layout
+        if kwargs.get("message_type") == "comment" and "email_layout_xmlid" not in kwargs:
+            kwargs["email_layout_xmlid"] = "mail_ticket.mail_notification_ticket"
+        return super().message_post(**kwargs)
 
     def _notify_get_reply_to_batch(self, defaults=None, author_ids=None):
         """Replies go to the support mailbox the ticket came from, so they come back

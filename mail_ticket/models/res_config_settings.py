@@ -12,6 +12,14 @@ class ResConfigSettings(models.TransientModel):
         help="How often the incoming mail servers are read (Odoo's fetchmail cron).",
     )
 
+    mail_ticket_ack_rate_limit = fields.Integer(
+        string="Acknowledgements per Sender and Hour",
+        config_parameter="mail_ticket.ack_rate_limit",
+        default=5,
+        help="At most that many acknowledgements go to one sender in an hour, so that "
+        "two auto-responders cannot ping-pong through the helpdesk.",
+    )
+
     @api.model
     def _mail_ticket_fetch_cron(self):
         return self.env.ref("mail.ir_cron_mail_gateway_action").sudo()

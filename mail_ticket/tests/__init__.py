@@ -1,1 +1,9 @@
-from . import test_mail_gateway, test_mail_ticket, test_performance, test_security
+from . import (
+    test_conversation,
+    test_fetchmail,
+    test_mail_gateway,
+    test_mail_ticket,
+    test_performance,
+    test_security,
+    test_ui,
+)

@@ -1,0 +1,131 @@
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from .common import MailTicketCommon
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestConversation(MailTicketCommon):
+    """The customer only uses email: acknowledgement, answers, Cc, loops."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = cls.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server": "127.0.0.1",
+                "user": "support@test.mycompany.com",
+                "password": "x",
+                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
+            }
+        )
+        cls.reply_to = f'"{cls.company_admin.name}" <support@test.mycompany.com>'
+
+    def send_acknowledgements(self):
+        with self.mock_mail_gateway():
+            self.Ticket.search([("ack_pending", "=", True)])._send_acknowledgement()
+        return self._mails
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_acknowledgement(self):
+        ticket = self.receive_mail(server=self.server)
+        self.assertTrue(ticket.ack_pending)
+        mails = self.send_acknowledgements()
+        self.assertEqual(len(mails), 1)
+        ack = mails[0]
+        self.assertEqual(ack["email_to"], [self.customer.email_formatted])
+        self.assertEqual(ack["subject"], f"[{ticket.number}] {ticket.name}")
+        self.assertEqual(ack["reply_to"], self.reply_to)
+        self.assertIn(ticket.number, ack["body"])
+        self.assertIn("reply to this email", ack["body"])
+        self.assertFalse(ticket.ack_pending)
+        self.assertTrue(ticket.date_ack_sent)
+        self.assertFalse(ticket.comment_ids, "an acknowledgement is no agent answer")
+        self.assertFalse(self.send_acknowledgements(), "sent once")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_acknowledgement_switched_off_per_server(self):
+        self.server.ticket_send_ack = False
+        ticket = self.receive_mail(server=self.server)
+        self.assertFalse(ticket.ack_pending)
+        self.assertFalse(self.send_acknowledgements())
+
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_acknowledgements_rate_limited_per_sender(self):
+        self.env["ir.config_parameter"].set_param("mail_ticket.ack_rate_limit", 3)
+        tickets = self.Ticket
+        for index in range(5):
+            tickets |= self.receive_mail(subject=f"Anfrage {index}", server=self.server)
+        tickets |= self.receive_mail(
+            subject="Andere", email_from="andere@kunde.example", server=self.server
+        )
+        mails = self.send_acknowledgements()
+        self.assertEqual(
+            sorted(mail["subject"] for mail in mails),
+            sorted(f"[{t.number}] {t.name}" for t in tickets[:3] + tickets[5:]),
+        )
+        self.assertFalse(any(tickets.mapped("ack_pending")))
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_no_acknowledgement_nor_follower_for_machines(self):
+        for header in ("Auto-Submitted: auto-replied", "Precedence: list", "List-Id: <x.example>"):
+            with self.subTest(header=header):
+                ticket = self.receive_mail(subject=header, extra=header, server=self.server)
+                self.assertTrue(ticket, "the mail is kept as a ticket")
+                self.assertFalse(ticket.ack_pending)
+                self.assertFalse(ticket.message_partner_ids, "answers must not go to a machine")
+        self.assertFalse(self.send_acknowledgements())
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_copied_people_follow(self):
+        ticket = self.receive_mail(
+            server=self.server,
+            to="support@test.mycompany.com, Chef <chef@agrolait.example.com>",
+            cc="Kollegin <kollegin@partnerfirma.example>, catchall.test@test.mycompany.com",
+        )
+        self.assertEqual(
+            sorted(ticket.message_partner_ids.mapped("email_normalized")),
+            [
+                "chef@agrolait.example.com",
+                "kollegin@partnerfirma.example",
+                "sylvie.lelitre@agrolait.example.com",
+            ],
+            "not the support mailbox, not the catchall",
+        )
+        colleague = ticket.message_partner_ids.filtered(lambda p: p.name == "Kollegin")
+        ticket.with_user(self.user_agent).message_unsubscribe(colleague.ids)
+        self.assertNotIn(colleague, ticket.message_partner_ids, "agents can remove them")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_agent_answer_mail(self):
+        ticket = self.receive_mail(server=self.server)
+        with self.mock_mail_gateway():
+            ticket.with_user(self.user_agent).message_post(
+                body="<p>Bitte starten Sie den Drucker neu.</p>",
+                message_type="comment",
+                subtype_xmlid="mail.mt_comment",
+            )
+        self.assertEqual(len(self._mails), 1)
+        mail = self._mails[0]
+        self.assertEqual(mail["email_to"], [self.customer.email_formatted])
+        self.assertEqual(mail["subject"], f"[{ticket.number}] {ticket.name}")
+        self.assertEqual(mail["reply_to"], self.reply_to)
+        body = mail["body"]
+        self.assertIn(f"Ticket {ticket.number}", body)
+        self.assertIn(ticket.name, body)
+        self.assertIn("Agnes Agent", body)
+        self.assertIn("Bitte starten Sie den Drucker neu.", body)
+        self.assertIn("access_token=", body, "a link where the customer sees the ticket")
+        self.assertIn(mail["message_id"], mail["references"])
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_internal_note_never_reaches_the_customer(self):
+        ticket = self.receive_mail(server=self.server)
+        with self.mock_mail_gateway():
+            ticket.with_user(self.user_agent).message_post(
+                body="<p>Kunde ist VIP</p>", message_type="comment", subtype_xmlid="mail.mt_note"
+            )
+        self.assertFalse([m for m in self._mails if self.customer.email_formatted in m["email_to"]])
