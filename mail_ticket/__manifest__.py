@@ -25,6 +25,7 @@
         "views/fetchmail_server_views.xml",
         "views/res_config_settings_views.xml",
         "views/mail_ticket_menus.xml",
+        "views/mail_ticket_portal_templates.xml",
     ],
     "demo": [
         "demo/mail_ticket_demo.xml",

@@ -4,6 +4,7 @@ from . import (
     test_mail_gateway,
     test_mail_ticket,
     test_performance,
+    test_portal,
     test_security,
     test_ui,
 )
