@@ -152,7 +152,6 @@ class MailTicket(models.Model):
                 ticket.display_name = ticket.name
 
     def _compute_access_url(self):
-        super()._compute_access_url()
         for ticket in self:
             ticket.access_url = f"/my/tickets/{ticket.id}"
 
@@ -440,7 +439,9 @@ class MailTicket(models.Model):
                 )
                 ticket.ack_pending = False
                 continue
-            ticket.message_post_with_source(
+            # crons queue their notifications for the hourly mail queue: this one is
+            # expected now (sent once the batch is committed), as scheduled messages are
+            ticket.with_context(mail_notify_force_send=True).message_post_with_source(
                 template,
                 message_type="auto_comment",
                 subtype_xmlid="mail.mt_comment",

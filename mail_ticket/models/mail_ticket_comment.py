@@ -1,17 +1,46 @@
+import re
+
 from lxml import html as lxml_html
 from markupsafe import Markup
 
 from odoo import api, fields, models, tools
 
+# "On Tuesday, Jane wrote:", "Am 10.08.2026 um 15:00 schrieb Support:" ...
+_ATTRIBUTION_RE = re.compile(
+    r"^\s*(on|am|le|el|il|op)\b.{0,200}\b(wrote|schrieb|a écrit|escribió|ha scritto|schreef)"
+    r"\b.{0,100}:\s*$",
+    re.IGNORECASE,
+)
+
+
+def _strip_plain_quotes(text):
+    """Text of a plain-text mail without its quoted part ("> " lines, and the
+    attribution line above them, or left at the end once Odoo's quote tags are
+    dropped), or None when there is nothing to take out."""
+    lines = text.splitlines()
+    cut = next((i for i, line in enumerate(lines) if line.lstrip().startswith(">")), len(lines))
+    while cut and not lines[cut - 1].strip():
+        cut -= 1
+    if cut and _ATTRIBUTION_RE.match(lines[cut - 1]):
+        cut -= 1
+    kept = "\n".join(lines[:cut]).rstrip()
+    return kept if kept and kept != text.rstrip() else None
+
 
 def strip_quoted_history(body):
-    """The new text of a mail body, without what Odoo's sanitizer tagged as quoted
-    (earlier messages, signatures); the whole body when nothing else is left."""
-    if not body or "data-o-mail-quote" not in body:
+    """The new text of a mail body, without the history it quotes: what Odoo's
+    sanitizer tagged as quoted (earlier messages, signatures) in HTML mails, the "> "
+    lines of plain-text ones; the whole body when nothing else is left."""
+    if not body or ("data-o-mail-quote" not in body and "&gt;" not in body):
         return body
     root = lxml_html.fragment_fromstring(str(body), create_parent="div")
     for node in root.xpath("//*[@data-o-mail-quote]"):
         node.drop_tree()
+    for pre in root.xpath("//pre"):
+        kept = _strip_plain_quotes(pre.text_content())
+        if kept:
+            pre.clear()
+            pre.text = kept
     if not root.text_content().strip():
         return body
     inner = (root.text or "") + "".join(

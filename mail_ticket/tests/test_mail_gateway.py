@@ -1,7 +1,11 @@
 import logging
 
+from markupsafe import Markup
+
 from odoo.tests import tagged
 from odoo.tools import mute_logger
+
+from odoo.addons.mail_ticket.models.mail_ticket_comment import strip_quoted_history
 
 from .common import (
     MAIL_TICKET_ATTACHMENT_TEMPLATE,
@@ -291,6 +295,20 @@ class TestMailGatewayReplies(MailTicketCommon):
         self.assertIn(
             "Bitte starten Sie den Drucker neu", comment.message_id.body, "the chatter keeps it all"
         )
+
+    def test_plain_text_quotes_left_out(self):
+        for attribution in (
+            "Am 10.08.2026 um 15:00 schrieb Support:",
+            "On Tue, Aug 10, 2026 at 3:00 PM Support <support@example.com> wrote:",
+        ):
+            with self.subTest(attribution=attribution):
+                body = (
+                    Markup("<pre>Geht wieder.\r\n\r\n%s\r\n&gt; Bitte neu starten.\r\n</pre>")
+                    % attribution
+                )
+                self.assertEqual(strip_quoted_history(body), Markup("<pre>Geht wieder.</pre>"))
+        only_quote = Markup("<pre>&gt; Bitte neu starten.</pre>")
+        self.assertEqual(strip_quoted_history(only_quote), only_quote, "nothing new: keep it")
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_agent_reply_by_mail_does_not_reopen(self):
