@@ -69,6 +69,40 @@ Message-ID: {msg_id}
 </body></html>
 """
 
+# A reply with a screenshot inline and a log file attached.
+MAIL_TICKET_INLINE_IMAGE_TEMPLATE = """Return-Path: {return_path}
+To: {to}
+Cc: {cc}
+From: {email_from}
+Subject: {subject}
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="outer"
+Date: Fri, 10 Aug 2026 16:16:39 +0200
+Message-ID: {msg_id}
+{extra}
+--outer
+Content-Type: multipart/related; boundary="related"
+
+--related
+Content-Type: text/html; charset=utf-8
+
+<html><body><p>So sieht die Fehlermeldung aus:</p><img src="cid:screenshot@agrolait"/></body></html>
+--related
+Content-Type: image/png; name="screenshot.png"
+Content-Disposition: inline; filename="screenshot.png"
+Content-ID: <screenshot@agrolait>
+Content-Transfer-Encoding: base64
+
+iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGM8wYAATAxEcQAo3ADQQD5s4QAAAABJRU5ErkJggg==
+--related--
+--outer
+Content-Type: text/plain; name="druckerlog.txt"
+Content-Disposition: attachment; filename="druckerlog.txt"
+
+Fehler 0x42 beim Drucken
+--outer--
+"""
+
 SUPPORT_ADDRESS = "support@test.mycompany.com"
 
 

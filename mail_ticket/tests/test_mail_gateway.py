@@ -9,6 +9,7 @@ from odoo.addons.mail_ticket.models.mail_ticket_comment import strip_quoted_hist
 
 from .common import (
     MAIL_TICKET_ATTACHMENT_TEMPLATE,
+    MAIL_TICKET_INLINE_IMAGE_TEMPLATE,
     MAIL_TICKET_QUOTED_REPLY_TEMPLATE,
     MailTicketCommon,
 )
@@ -295,6 +296,20 @@ class TestMailGatewayReplies(MailTicketCommon):
         self.assertIn(
             "Bitte starten Sie den Drucker neu", comment.message_id.body, "the chatter keeps it all"
         )
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_reply_keeps_attachments_and_inline_images(self):
+        self.receive_mail(
+            subject=f"Re: [{self.ticket.number}] Drucker",
+            template=MAIL_TICKET_INLINE_IMAGE_TEMPLATE,
+        )
+        comment = self.ticket.comment_ids
+        self.assertEqual(
+            sorted(comment.attachment_ids.mapped("name")), ["druckerlog.txt", "screenshot.png"]
+        )
+        image = comment.attachment_ids.filtered(lambda a: a.name == "screenshot.png")
+        self.assertIn(f"/web/image/{image.id}", comment.body, "the inline image is shown in place")
+        self.assertNotIn("cid:", comment.body)
 
     def test_plain_text_quotes_left_out(self):
         for attribution in (
