@@ -234,7 +234,7 @@ class FetchmailServer(models.Model):
     def _ticket_default_values(self):
         """Values of the tickets this server creates (``custom_values`` of the gateway)."""
         self.ensure_one()
-        values = {"priority": self.ticket_priority}
+        values = {"priority": self.ticket_priority, "ack_pending": self.ticket_send_ack}
         if self.ticket_user_id:
             values["user_id"] = self.ticket_user_id.id
         if self.ticket_tag_ids:
@@ -348,6 +348,8 @@ class FetchmailServer(models.Model):
             left,
         )
         self._ticket_record_connection_state(error)
+        if counts["created"] and self.ticket_send_ack:
+            self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
         return left, error
 
     def _ticket_fetch_mailbox(self, mailbox, counts, remaining_others, limit):

@@ -347,12 +347,11 @@ class MailTicket(models.Model):
                 [msg_dict["email_from"]], no_create=False
             )
             msg_dict["author_id"] = author.id
-        server = self.env["fetchmail.server"].browse(
-            self.env.context.get("default_fetchmail_server_id")
-        )
         automated = self.env.context.get("mail_ticket_automated")
+        # the mailbox says whether to acknowledge (in its custom values): no read per mail
+        custom_values = dict(custom_values or {})
         send_ack = bool(
-            msg_dict.get("author_id") and not automated and (not server or server.ticket_send_ack)
+            custom_values.pop("ack_pending", True) and msg_dict.get("author_id") and not automated
         )
         defaults = {
             "ack_pending": send_ack,
@@ -370,9 +369,7 @@ class MailTicket(models.Model):
         # about a tenth of the gateway's time.
         ticket = self.create(defaults)
         if not automated:
-            ticket._subscribe_copied_people(msg_dict, server)
-        if send_ack:
-            self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
+            ticket._subscribe_copied_people(msg_dict)
         _logger.info(
             "Ticket %s created from mail %s of %s",
             ticket.number,
@@ -381,21 +378,28 @@ class MailTicket(models.Model):
         )
         return ticket
 
-    def _subscribe_copied_people(self, msg_dict, server):
+    def _subscribe_copied_people(self, msg_dict):
         """The people the customer wrote to along with the support mailbox (To, Cc)
         follow the ticket and receive the answers; agents can remove them."""
-        mailbox = {
-            tools.email_normalize(server.user),
-            tools.email_normalize(server.ticket_reply_to),
-        }
         sender = tools.email_normalize(msg_dict.get("email_from"))
-        # without a mailbox to leave out, only Cc: To is the support address itself
-        recipients = (msg_dict.get("to") or "") + "," if server else ""
-        emails = [
-            email
-            for email in tools.email_split(recipients + (msg_dict.get("cc") or ""))
-            if tools.email_normalize(email) not in mailbox | {sender, False}
-        ]
+        candidates = {
+            tools.email_normalize(email): email
+            for email in tools.email_split(
+                (msg_dict.get("to") or "") + "," + (msg_dict.get("cc") or "")
+            )
+        }
+        candidates.pop(sender, None)
+        candidates.pop(False, None)
+        if not candidates:
+            return
+        server = self.fetchmail_server_id
+        if server:
+            mailbox = {tools.email_normalize(server.user), server.ticket_reply_to}
+        else:  # nothing tells which To address is the support mailbox: only Cc
+            mailbox = set(candidates) - {
+                tools.email_normalize(email) for email in tools.email_split(msg_dict.get("cc"))
+            }
+        emails = [email for normalized, email in candidates.items() if normalized not in mailbox]
         if emails:
             partners = self._partner_find_from_emails_single(emails, no_create=False)
             self.message_subscribe(partners.ids)

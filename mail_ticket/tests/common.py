@@ -155,8 +155,10 @@ class MailTicketCommon(MailCommon):
         kwargs.setdefault("msg_id", f"<{self._next_msg_id()}@agrolait.example.com>")
         mail = self.format(template, to=to, subject=subject, email_from=email_from, **kwargs)
         gateway = self.env["mail.thread"].sudo()
-        if server:
+        if server:  # as the mailbox's fetch does
             gateway = gateway.with_context(default_fetchmail_server_id=server.id)
+            if custom_values is None:
+                custom_values = server._ticket_default_values()
         thread_id = gateway.message_process(model, mail, custom_values=custom_values)
         return self.env[model or "mail.ticket"].browse(thread_id or [])
 

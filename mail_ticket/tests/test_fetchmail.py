@@ -42,7 +42,9 @@ class TestTicketMailServer(MailTicketCommon):
         self.assertFalse(partner_server._ticket_imap_servers())
 
     def test_default_values_of_new_tickets(self):
-        self.assertEqual(self.server._ticket_default_values(), {"priority": "1"})
+        self.assertEqual(
+            self.server._ticket_default_values(), {"priority": "1", "ack_pending": True}
+        )
         tag = self.env["mail.ticket.tag"].create({"name": "Hotline"})
         self.server.write(
             {
