@@ -45,6 +45,18 @@ class TestConversation(MailTicketCommon):
         self.assertFalse(self.send_acknowledgements(), "sent once")
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_acknowledgement_in_german(self):
+        self.env["res.lang"]._activate_lang("de_DE")
+        self.env["ir.module.module"]._load_module_terms(["mail_ticket"], ["de_DE"])
+        self.customer.lang = "de_DE"
+        ticket = self.receive_mail(server=self.server)
+        (ack,) = self.send_acknowledgements()
+        self.assertEqual(ack["subject"], f"[{ticket.number}] {ticket.name}")
+        self.assertIn("vielen Dank für Ihre Nachricht", ack["body"])
+        self.assertIn(f"[{ticket.number}]", ack["body"])
+        self.assertIn("im Betreff", ack["body"])
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_acknowledgement_switched_off_per_server(self):
         self.server.ticket_send_ack = False
         ticket = self.receive_mail(server=self.server)
