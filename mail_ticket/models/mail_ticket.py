@@ -363,7 +363,7 @@ class MailTicket(models.Model):
             "created_from_email": True,
             "date_last_customer_message": msg_dict.get("date"),
         }
-        defaults.update(custom_values or {})
+        defaults.update(custom_values)
         # What mail.thread and mail.thread.cc would add (title, primary email, Cc) is in
         # the values already; their message_new would only cost a fields_get() per mail,
         # about a tenth of the gateway's time.
@@ -455,8 +455,12 @@ class MailTicket(models.Model):
             sent[ticket.partner_id] += 1
 
     def message_post(self, **kwargs):
-        # an agent's answer reaches the customer in the ticket's own layout
-        if kwargs.get("message_type") == "comment" and "email_layout_xmlid" not in kwargs:
+        # an agent's answer reaches the customer in the ticket's own layout (notes do not)
+        if (
+            kwargs.get("message_type") == "comment"
+            and kwargs.get("subtype_xmlid") != "mail.mt_note"
+            and "email_layout_xmlid" not in kwargs
+        ):
             kwargs["email_layout_xmlid"] = "mail_ticket.mail_notification_ticket"
         return super().message_post(**kwargs)
 
