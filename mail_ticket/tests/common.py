@@ -140,6 +140,13 @@ class MailTicketCommon(MailCommon):
         cls.Ticket = cls.env["mail.ticket"]
         cls.Comment = cls.env["mail.ticket.comment"]
 
+    @classmethod
+    def _create_customer_ticket(cls):
+        """A ticket of the test customer, as an agent or an earlier mail opened it."""
+        return cls.env["mail.ticket"].create(
+            {"name": "Drucker druckt nicht", "partner_id": cls.customer.id}
+        )
+
     def receive_mail(
         self,
         subject="Drucker druckt nicht",

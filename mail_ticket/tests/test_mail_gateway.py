@@ -123,9 +123,7 @@ class TestMailGatewayReplies(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ticket = cls.env["mail.ticket"].create(
-            {"name": "Drucker druckt nicht", "partner_id": cls.customer.id}
-        )
+        cls.ticket = cls._create_customer_ticket()
         cls.number = int(cls.ticket.number.removeprefix("TICKET-"))
 
     def assert_comment(self, thread, subject):
@@ -361,9 +359,7 @@ class TestMailGatewayHijack(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ticket = cls.env["mail.ticket"].create(
-            {"name": "Drucker druckt nicht", "partner_id": cls.customer.id}
-        )
+        cls.ticket = cls._create_customer_ticket()
         cls.subject = f"Re: [{cls.ticket.number}] Drucker"
 
     @mute_logger(

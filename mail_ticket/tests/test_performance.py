@@ -11,9 +11,7 @@ class TestMailTicketPerformance(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ticket = cls.env["mail.ticket"].create(
-            {"name": "Drucker druckt nicht", "partner_id": cls.customer.id}
-        )
+        cls.ticket = cls._create_customer_ticket()
 
     @users("admin")
     @warmup

@@ -10,9 +10,7 @@ class TestMailTicketSecurity(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.ticket = cls.env["mail.ticket"].create(
-            {"name": "Drucker druckt nicht", "partner_id": cls.customer.id}
-        )
+        cls.ticket = cls._create_customer_ticket()
         cls.ticket_c2 = cls.env["mail.ticket"].create(
             {"name": "Other company", "company_id": cls.company_2.id}
         )
