@@ -73,6 +73,18 @@ class FetchmailServer(models.Model):
         "customer, a follower, an internal user nor from the customer's company: keep it "
         "on the ticket as an internal note marked unverified, or open a new ticket.",
     )
+    ticket_follow_known_contacts = fields.Boolean(
+        string="Copied Contacts Follow",
+        help="People in To/Cc of a verified mail who are already contacts follow its "
+        "ticket and receive the answers. Otherwise they are only suggested to the agents "
+        "as recipients; unknown addresses never get a contact.",
+    )
+    ticket_ack_hourly_limit = fields.Integer(
+        string="Acknowledgements per Hour",
+        default=100,
+        help="At most that many acknowledgements leave this mailbox in an hour, whoever "
+        "the senders are: a flood of mail cannot make the helpdesk mail back a crowd.",
+    )
     ticket_user_id = fields.Many2one(
         "res.users", string="Default Assignee", domain="[('share', '=', False)]"
     )
@@ -110,10 +122,12 @@ class FetchmailServer(models.Model):
         for server in self:
             server.ticket_failed_count = counts.get(server._origin, 0)
 
-    @api.constrains("ticket_max_attempts", "ticket_max_size")
+    @api.constrains("ticket_max_attempts", "ticket_max_size", "ticket_ack_hourly_limit")
     def _check_ticket_limits(self):
         if any(server.ticket_max_attempts < 1 or server.ticket_max_size < 1 for server in self):
             raise ValidationError(self.env._("Attempts and size limit must be at least 1."))
+        if any(server.ticket_ack_hourly_limit < 0 for server in self):
+            raise ValidationError(self.env._("The acknowledgements per hour cannot be negative."))
 
     @api.constrains("ticket_processed_action", "ticket_processed_folder", "ticket_folder")
     def _check_ticket_processed_folder(self):

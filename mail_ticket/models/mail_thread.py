@@ -40,10 +40,23 @@ class MailThread(models.AbstractModel):
 
     @api.model
     def _message_route_process(self, message, message_dict, routes):
-        # tell the ticket hooks whether a machine wrote the mail (auto-reply, list...)
+        """Tell the ticket hooks who wrote the mail and whether a machine did.
+
+        A mail that lands on an existing ticket speaks there only if its sender is
+        verified (see ``mail.ticket._mail_ticket_trusts``): otherwise it is kept as
+        an internal note marked unverified (the context names those tickets), or
+        opens a new ticket, as the mailbox says. A sender that is not verified
+        never acts as the user its address belongs to.
+        """
         if any(route[0] == "mail.ticket" for route in routes or ()):
-            automated = self.env["mail.ticket"]._detect_automated_mail(message, message_dict)
-            self = self.with_context(mail_ticket_automated=automated)
+            Ticket = self.env["mail.ticket"]
+            sender = Ticket._mail_ticket_check_sender(message, message_dict)
+            routes, unverified = Ticket._mail_ticket_verify_routes(routes, sender)
+            self = self.with_context(
+                mail_ticket_automated=Ticket._detect_automated_mail(message, message_dict),
+                mail_ticket_sender=sender,
+                mail_ticket_unverified=unverified,
+            )
         return super()._message_route_process(message, message_dict, routes)
 
     @api.model
@@ -56,11 +69,8 @@ class MailThread(models.AbstractModel):
         ticket. Beyond ticket mailboxes (fallback model ``mail.ticket``), only the
         ``[TICKET-042]`` tag this module puts in outgoing subjects is routed. This
         runs before Odoo's catchall check, so a reply whose client dropped the
-        threading headers is not bounced.
-
-        A number is easy to guess: from a sender the ticket does not know, the mail
-        is kept as an internal note marked unverified (or opens a new ticket, as the
-        mailbox's policy says), so it reaches neither the customer nor the followers.
+        threading headers is not bounced. Whether the sender may speak on the
+        ticket is decided for every route to a ticket, in ``_message_route_process``.
         """
         if model == "mail.ticket":
             _logger.info(
@@ -78,24 +88,18 @@ class MailThread(models.AbstractModel):
                 )
             )
             if ticket:
-                user = self._mail_find_user_for_gateway(message_dict["email_from"])
-                if not ticket._is_known_sender(message_dict["email_from"], user):
-                    policy = (
-                        self.env["fetchmail.server"]
-                        .browse(self.env.context.get("default_fetchmail_server_id"))
-                        .ticket_unverified_policy
-                    )
-                    if policy == "new":
-                        ticket = None
-                    else:
-                        ticket._mark_unverified(message_dict)
-            if ticket:
                 self._routing_reset_bounce(message, message_dict)
-                user_id = user.id or self.env.uid
+                user = self._mail_find_user_for_gateway(message_dict["email_from"])
                 route = self._routing_check_route(
                     message,
                     message_dict,
-                    ("mail.ticket", ticket.id, None, user_id, self.env["mail.alias"]),
+                    (
+                        "mail.ticket",
+                        ticket.id,
+                        None,
+                        user.id or self.env.uid,
+                        self.env["mail.alias"],
+                    ),
                     raise_exception=False,
                 )
                 if route:

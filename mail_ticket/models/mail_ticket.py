@@ -6,41 +6,13 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models, tools
+from odoo.fields import Command
+
+from ..tools.mail_trust import check_sender, trusted_authserv_ids
 
 _logger = logging.getLogger(__name__)
 
 TICKET_NUMBER_PREFIX = "TICKET-"
-# shared by strangers: no proof of belonging to the customer's company
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "outlook.com",
-        "hotmail.com",
-        "hotmail.de",
-        "live.com",
-        "live.de",
-        "msn.com",
-        "yahoo.com",
-        "yahoo.de",
-        "icloud.com",
-        "me.com",
-        "aol.com",
-        "gmx.de",
-        "gmx.net",
-        "gmx.at",
-        "gmx.ch",
-        "web.de",
-        "t-online.de",
-        "freenet.de",
-        "posteo.de",
-        "mailbox.org",
-        "proton.me",
-        "protonmail.com",
-        "yandex.ru",
-        "mail.ru",
-    }
-)
 TICKET_PRIORITIES = [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")]
 # reply and forward prefixes of the usual mail clients, chained ("AW: WG: Re[2]: ...")
 _REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr)\s*(?:\[\d+\])?\s*:\s*)*"
@@ -50,6 +22,17 @@ _TAG_RE = re.compile(r"\[\s*TICKET-0*(\d{1,9})\s*\]", re.IGNORECASE)
 _TICKET_HASH_RE = re.compile(r"\bTicket\s*#0*(\d{1,9})\b", re.IGNORECASE)
 # "#123" only right behind the reply prefixes, so "Invoice #123" is not a reference
 _LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(\d{{1,9}})\b", re.IGNORECASE)
+# control characters (line breaks included) have no place in a title or a mail subject
+_CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+TITLE_MAX_LENGTH = 512
+
+
+def clean_title(title):
+    """A ticket title on one line, without control characters, of bounded length."""
+    title = " ".join(_CONTROL_CHARS_RE.sub(" ", title or "").split())
+    if len(title) > TITLE_MAX_LENGTH:
+        title = title[: TITLE_MAX_LENGTH - 1].rstrip() + "\u2026"
+    return title
 
 
 class MailTicket(models.Model):
@@ -196,13 +179,21 @@ class MailTicket(models.Model):
                     .with_company(company or self.env.company)
                     .next_by_code("mail.ticket")
                 )
+            if "name" in vals:
+                vals["name"] = clean_title(vals["name"])
         tickets = super().create(vals_list)
         # the customer follows the ticket, to receive the answers; straight to the
         # followers' insert, without message_subscribe's access and active-partner checks
-        # (the creator or the assignee may already follow: existing ones are skipped)
-        # (not a machine's address: answers must not go to a list or an auto-responder)
+        # (the creator or the assignee may already follow: existing ones are skipped);
+        # not a machine's address (answers must not go to a list or an auto-responder),
+        # nor an address the mail could not prove it came from
         Followers = self.env["mail.followers"]
-        followed = self.browse() if self.env.context.get("mail_ticket_automated") else tickets
+        context = self.env.context
+        followed = tickets
+        if context.get("mail_ticket_automated") or 0 in dict(
+            context.get("mail_ticket_unverified", ())
+        ):
+            followed = self.browse()
         for partner, partner_tickets in (
             followed.filtered("partner_id").grouped("partner_id").items()
         ):
@@ -212,6 +203,8 @@ class MailTicket(models.Model):
         return tickets
 
     def write(self, vals):
+        if "name" in vals:
+            vals = {**vals, "name": clean_title(vals["name"])}
         res = super().write(vals)
         if vals.get("partner_id"):
             self.message_subscribe([vals["partner_id"]])
@@ -262,24 +255,96 @@ class MailTicket(models.Model):
         numbers = {f"{TICKET_NUMBER_PREFIX}{reference:0{width}d}" for width in range(1, 10)}
         return self.search([("number", "in", list(numbers))], order="id desc", limit=1)
 
-    def _is_known_sender(self, email_from, user):
-        """Whether a mail naming this ticket comes from someone in its conversation:
-        the customer, a follower, an internal user, or the customer's company domain
-        (unless it is a free-mail domain, shared by strangers)."""
-        self.ensure_one()
-        email = tools.email_normalize(email_from)
-        if not email:
-            return False
-        if user and not user.share:
-            return True
-        if email in (self.partner_id | self.message_partner_ids).mapped("email_normalized"):
-            return True
-        customer_domain = tools.email_domain_extract(self.partner_id.email_normalized or "")
-        return bool(
-            customer_domain
-            and customer_domain not in FREE_MAIL_DOMAINS
-            and tools.email_domain_extract(email) == customer_domain
+    # ------------------------------------------------------------
+    # SENDER VERIFICATION
+    # ------------------------------------------------------------
+
+    @api.model
+    def _mail_ticket_check_sender(self, message, message_dict):
+        """Who wrote an incoming mail, with the verdict of the trusted mail servers."""
+        trusted_ids = trusted_authserv_ids(
+            self.env["ir.config_parameter"].sudo().get_param("mail_ticket.authserv_id")
         )
+        return check_sender(message, message_dict.get("email_from"), trusted_ids)
+
+    @api.model
+    def _mail_ticket_verify_routes(self, routes, sender):
+        """Check the sender of a mail against each ticket it is routed to.
+
+        Return the routes to follow and, as ``(ticket id, reason)`` pairs (id 0 for a
+        new ticket), where the sender is not verified. An unverified sender never
+        runs the gateway as the user its address belongs to; a mail naming a ticket
+        it may not speak on opens a new ticket instead when the mailbox says so.
+        """
+        server = self.env["fetchmail.server"].browse(
+            self.env.context.get("default_fetchmail_server_id")
+        )
+        checked, unverified = [], []
+        for model, thread_id, custom_values, user_id, alias in routes:
+            if model != self._name:
+                checked.append((model, thread_id, custom_values, user_id, alias))
+                continue
+            # the gateway found the user of the sender's address, or fell back to the
+            # user running it (who may be the one whose address is forged)
+            user = self.env["res.users"].sudo().browse(user_id)
+            if not sender.email or user.partner_id.email_normalized != sender.email:
+                user = self.env["res.users"]
+            ticket = self.sudo().browse(thread_id)
+            doubt = ticket._mail_ticket_sender_doubt(sender, user)
+            if doubt and thread_id and server.ticket_unverified_policy == "new":
+                _logger.info(
+                    "Mail from %s names ticket %s but is not verified (%s): new ticket",
+                    sender.email,
+                    ticket.number,
+                    doubt,
+                )
+                thread_id, custom_values = False, server._ticket_default_values()
+                doubt = self.browse()._mail_ticket_sender_doubt(sender, user)
+            if doubt:
+                unverified.append((thread_id or 0, doubt))
+                user_id = self.env.uid
+            checked.append((model, thread_id, custom_values, user_id, alias))
+        return checked, tuple(unverified)
+
+    def _mail_ticket_sender_doubt(self, sender, user):
+        """Why ``sender`` may not speak on this ticket (or open one, on an empty
+        recordset), or False when it may.
+
+        On an existing ticket, the sender must belong to its conversation: the
+        customer, a follower, or a colleague (an address of the domain of the
+        customer's company contact). An internal user's address counts only when a
+        trusted mail server saw DMARC pass for it; any other address is refused when
+        a trusted mail server saw DMARC fail. A new ticket is refused on the same
+        verdicts, so that nobody is mailed nor spoken for on a forged address.
+        """
+        if sender.ambiguous or not sender.email:
+            return self.env._("the From header does not name exactly one sender")
+        if user and not user.share:
+            if not sender.dmarc_pass:
+                return self.env._(
+                    "mail from a colleague's address counts only when the receiving mail "
+                    "server confirms it (DMARC pass)"
+                )
+            return False
+        if sender.dmarc_fail:
+            return self.env._("the receiving mail server reports that DMARC failed")
+        if not self:
+            return False
+        self.ensure_one()
+        if sender.email in (self.partner_id | self.message_partner_ids).mapped("email_normalized"):
+            return False
+        company = self.partner_id.commercial_partner_id
+        company_domain = (
+            company != self.partner_id or company.is_company
+        ) and tools.email_domain_extract(company.email_normalized or "")
+        if company_domain and tools.email_domain_extract(sender.email) == company_domain:
+            return False
+        return self.env._("the sender is neither the customer, a follower nor a colleague")
+
+    @api.model
+    def _mail_ticket_unverified_reason(self, ticket_id):
+        """Why the mail being processed is not verified for that ticket (0: a new one)."""
+        return dict(self.env.context.get("mail_ticket_unverified", ())).get(ticket_id, False)
 
     @api.model
     def _detect_automated_mail(self, message, message_dict):
@@ -305,25 +370,31 @@ class MailTicket(models.Model):
             return "mailer daemon"
         return False
 
-    def _mark_unverified(self, message_dict):
-        """Keep a mail of an unknown sender as an internal note, flagged as such."""
-        self.ensure_one()
+    def _mark_unverified(self, message_dict, reason):
+        """Keep the mail of a sender that is not verified, flagged as such, as an
+        internal note that reaches nobody and speaks for nobody."""
         _logger.warning(
-            "Mail %s from %s names ticket %s but its sender is unknown to the ticket: kept "
-            "as an internal note",
+            "Mail %s from %s to ticket %s is not verified (%s): kept as an internal note",
             message_dict.get("message_id"),
             message_dict.get("email_from"),
-            self.number,
+            self.number or "(new)",
+            reason,
         )
         message_dict["is_internal"] = True
-        warning = self.env._(
-            "Unverified sender: %(sender)s is neither the customer nor a follower of this "
-            "ticket. This mail was not sent to anyone.",
-            sender=message_dict.get("email_from"),
+        message_dict["author_id"] = False  # not the contact or user the address names
+        message_dict.pop("parent_id", None)  # nor a reply that pings the parent's author
+        message_dict["body"] = self._unverified_banner(message_dict, reason) + (
+            message_dict.get("body") or ""
         )
-        message_dict["body"] = Markup(
-            '<div class="alert alert-warning" role="alert">%s</div>'
-        ) % warning + (message_dict.get("body") or "")
+
+    @api.model
+    def _unverified_banner(self, message_dict, reason):
+        warning = self.env._(
+            "Unverified sender: %(sender)s (%(reason)s). This mail was not sent to anyone.",
+            sender=message_dict.get("email_from"),
+            reason=reason,
+        )
+        return Markup('<div class="alert alert-warning" role="alert">%s</div>') % warning
 
     # ------------------------------------------------------------
     # MAIL GATEWAY
@@ -348,28 +419,30 @@ class MailTicket(models.Model):
             )
             msg_dict["author_id"] = author.id
         automated = self.env.context.get("mail_ticket_automated")
+        doubt = self._mail_ticket_unverified_reason(0)
+        customer_id = msg_dict.get("author_id")
         # the mailbox says whether to acknowledge (in its custom values): no read per mail
         custom_values = dict(custom_values or {})
         send_ack = bool(
-            custom_values.pop("ack_pending", True) and msg_dict.get("author_id") and not automated
+            custom_values.pop("ack_pending", True) and customer_id and not (automated or doubt)
         )
         defaults = {
             "ack_pending": send_ack,
-            "name": (msg_dict.get("subject") or "").strip() or self.env._("(no subject)"),
+            "name": clean_title(msg_dict.get("subject")) or self.env._("(no subject)"),
             "description": msg_dict.get("body"),
             "email_from": msg_dict.get("email_from"),
-            "email_cc": ", ".join(self._mail_cc_sanitized_raw_dict(msg_dict.get("cc")).values()),
-            "partner_id": msg_dict.get("author_id"),
+            # whom the customer copied is suggested to the agents, never mailed unasked
+            "email_cc": ", ".join(self._mail_ticket_copied_emails(msg_dict).values()),
+            "partner_id": customer_id,
             "created_from_email": True,
             "date_last_customer_message": msg_dict.get("date"),
         }
         defaults.update(custom_values)
-        # What mail.thread and mail.thread.cc would add (title, primary email, Cc) is in
-        # the values already; their message_new would only cost a fields_get() per mail,
-        # about a tenth of the gateway's time.
-        ticket = self.create(defaults)
-        if not automated:
-            ticket._subscribe_copied_people(msg_dict)
+        if doubt:
+            self._mark_unverified_new(msg_dict, doubt)
+        ticket = super().message_new(msg_dict, custom_values=defaults)
+        if not (automated or doubt):
+            ticket._mail_ticket_follow_known_contacts(msg_dict)
         _logger.info(
             "Ticket %s created from mail %s of %s",
             ticket.number,
@@ -378,30 +451,66 @@ class MailTicket(models.Model):
         )
         return ticket
 
-    def _subscribe_copied_people(self, msg_dict):
-        """The people the customer wrote to along with the support mailbox (To, Cc)
-        follow the ticket and receive the answers; agents can remove them."""
-        sender = tools.email_normalize(msg_dict.get("email_from"))
-        candidates = {
-            tools.email_normalize(email): email
-            for email in tools.email_split(
-                (msg_dict.get("to") or "") + "," + (msg_dict.get("cc") or "")
+    def message_update(self, msg_dict, update_vals=None):
+        if doubt := self._mail_ticket_unverified_reason(self.id):
+            self._mark_unverified(msg_dict, doubt)
+            # an unverified mail changes nothing on the ticket: not even its Cc
+            return super().message_update({**msg_dict, "cc": False}, update_vals=update_vals)
+        if not self.env.context.get("mail_ticket_automated"):
+            self._mail_ticket_follow_known_contacts(msg_dict)
+        return super().message_update(msg_dict, update_vals=update_vals)
+
+    def _mark_unverified_new(self, msg_dict, reason):
+        """A new ticket from a sender that is not verified: it is opened, flagged, but
+        its mail speaks for nobody and nobody is mailed (no acknowledgement, the
+        address does not follow the ticket)."""
+        _logger.warning(
+            "Mail %s from %s opens a ticket but is not verified (%s)",
+            msg_dict.get("message_id"),
+            msg_dict.get("email_from"),
+            reason,
+        )
+        msg_dict["author_id"] = False
+        msg_dict["body"] = self._unverified_banner(msg_dict, reason) + (msg_dict.get("body") or "")
+
+    @api.model
+    def _mail_ticket_copied_emails(self, msg_dict):
+        """The addresses a mail was copied to (To, Cc) besides its sender, the support
+        mailbox and Odoo's aliases: normalized address -> formatted address."""
+        copied = self._mail_cc_sanitized_raw_dict(
+            ", ".join(
+                filter(
+                    None,
+                    (
+                        msg_dict.get("to_filtered", msg_dict.get("to")),
+                        msg_dict.get("cc_filtered", msg_dict.get("cc")),
+                    ),
+                )
             )
-        }
-        candidates.pop(sender, None)
-        candidates.pop(False, None)
-        if not candidates:
+        )
+        server = self.env["fetchmail.server"].browse(
+            self.env.context.get("default_fetchmail_server_id")
+        )
+        for email in (
+            tools.email_normalize(msg_dict.get("email_from") or ""),
+            tools.email_normalize(server.user or ""),
+            server.ticket_reply_to,
+            False,
+        ):
+            copied.pop(email, None)
+        return copied
+
+    def _mail_ticket_follow_known_contacts(self, msg_dict):
+        """People copied on a verified mail who are already contacts follow the
+        ticket, when the mailbox says so; nobody is created, nobody unknown added."""
+        server = self.env["fetchmail.server"].browse(
+            self.env.context.get("default_fetchmail_server_id")
+        )
+        if not server.ticket_follow_known_contacts:
             return
-        server = self.fetchmail_server_id
-        if server:
-            mailbox = {tools.email_normalize(server.user), server.ticket_reply_to}
-        else:  # nothing tells which To address is the support mailbox: only Cc
-            mailbox = set(candidates) - {
-                tools.email_normalize(email) for email in tools.email_split(msg_dict.get("cc"))
-            }
-        emails = [email for normalized, email in candidates.items() if normalized not in mailbox]
+        emails = list(self._mail_ticket_copied_emails(msg_dict).values())
         if emails:
-            partners = self._partner_find_from_emails_single(emails, no_create=False)
+            partners = self._partner_find_from_emails_single(emails, no_create=True)
             self.message_subscribe(partners.ids)
 
     @api.model
@@ -414,32 +523,55 @@ class MailTicket(models.Model):
         self.env["ir.cron"]._commit_progress(len(tickets), remaining=remaining)
 
     def _send_acknowledgement(self):
-        """Acknowledge the tickets that mails opened, at most so many per sender and
-        hour: two auto-responders cannot keep each other busy through us."""
+        """Acknowledge the tickets that mails opened, to their sender alone.
+
+        At most so many go to one sender in an hour (two auto-responders cannot keep
+        each other busy through us), and at most so many leave one mailbox in an
+        hour (a flood from ever new addresses cannot make us mail them all)."""
         template = self.env.ref("mail_ticket.mail_template_ticket_ack")
         limit = int(
             self.env["ir.config_parameter"].sudo().get_param("mail_ticket.ack_rate_limit", 5)
         )
         now = fields.Datetime.now()
+        last_hour = now - timedelta(hours=1)
         sent = Counter(
             dict(
                 self._read_group(
-                    [
-                        ("partner_id", "in", self.partner_id.ids),
-                        ("date_ack_sent", ">=", now - timedelta(hours=1)),
-                    ],
+                    [("partner_id", "in", self.partner_id.ids), ("date_ack_sent", ">=", last_hour)],
                     ["partner_id"],
                     ["__count"],
                 )
             )
         )
+        sent_by_mailbox = Counter(
+            dict(
+                self._read_group(
+                    [
+                        ("fetchmail_server_id", "in", self.fetchmail_server_id.ids),
+                        ("date_ack_sent", ">=", last_hour),
+                    ],
+                    ["fetchmail_server_id"],
+                    ["__count"],
+                )
+            )
+        )
         for ticket in self.sorted("id"):  # in the order the mails came
+            mailbox = ticket.fetchmail_server_id
             if sent[ticket.partner_id] >= limit:
                 _logger.warning(
                     "Acknowledgement of ticket %s not sent: %s had %d in the last hour",
                     ticket.number,
                     ticket.partner_id.email,
                     limit,
+                )
+                ticket.ack_pending = False
+                continue
+            if mailbox and sent_by_mailbox[mailbox] >= mailbox.ticket_ack_hourly_limit:
+                _logger.warning(
+                    "Acknowledgement of ticket %s not sent: mailbox %s sent %d in the last hour",
+                    ticket.number,
+                    mailbox.name,
+                    mailbox.ticket_ack_hourly_limit,
                 )
                 ticket.ack_pending = False
                 continue
@@ -450,9 +582,12 @@ class MailTicket(models.Model):
                 message_type="auto_comment",
                 subtype_xmlid="mail.mt_comment",
                 email_layout_xmlid="mail.mail_notification_light",
+                partner_ids=[Command.set(ticket.partner_id.ids)],
+                notify_skip_followers=True,
             )
             ticket.write({"ack_pending": False, "date_ack_sent": now})
             sent[ticket.partner_id] += 1
+            sent_by_mailbox[mailbox] += 1
 
     def message_post(self, **kwargs):
         # an agent's answer reaches the customer in the ticket's own layout (notes do not)

@@ -20,6 +20,15 @@ class ResConfigSettings(models.TransientModel):
         "two auto-responders cannot ping-pong through the helpdesk.",
     )
 
+    mail_ticket_authserv_id = fields.Char(
+        string="Trusted Mail Servers",
+        config_parameter="mail_ticket.authserv_id",
+        help="Comma separated authserv-ids of the mail servers that receive the support "
+        "mail (the first word of the Authentication-Results headers they write, e.g. "
+        "mx.example.com). Only their SPF/DKIM/DMARC verdicts count: anybody can write "
+        "such a header into a mail.",
+    )
+
     @api.model
     def _mail_ticket_fetch_cron(self):
         return self.env.ref("mail.ir_cron_mail_gateway_action").sudo()

@@ -6,5 +6,6 @@ from . import (
     test_performance,
     test_portal,
     test_security,
+    test_sender_trust,
     test_ui,
 )

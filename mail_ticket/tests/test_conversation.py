@@ -1,3 +1,4 @@
+from odoo import tools
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -92,24 +93,83 @@ class TestConversation(MailTicketCommon):
         self.assertFalse(self.send_acknowledgements())
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
-    def test_copied_people_follow(self):
+    def test_copied_people_are_suggested_not_mailed(self):
+        """Whom the customer copied did not write to us: no contact, no follower, no
+        mail; the agents see them as suggested recipients."""
+        known = self.env["res.partner"].create(
+            {"name": "Kollegin", "email": "kollegin@partnerfirma.example"}
+        )
         ticket = self.receive_mail(
             server=self.server,
             to="support@test.mycompany.com, Chef <chef@agrolait.example.com>",
             cc="Kollegin <kollegin@partnerfirma.example>, catchall.test@test.mycompany.com",
         )
+        self.assertEqual(ticket.message_partner_ids, self.customer)
+        self.assertFalse(
+            self.env["res.partner"].search([("email", "ilike", "chef@agrolait.example.com")]),
+            "no contact created for an address that was only copied",
+        )
         self.assertEqual(
-            sorted(ticket.message_partner_ids.mapped("email_normalized")),
-            [
-                "chef@agrolait.example.com",
-                "kollegin@partnerfirma.example",
-                "sylvie.lelitre@agrolait.example.com",
-            ],
+            sorted(tools.email_split(ticket.email_cc)),
+            ["chef@agrolait.example.com", "kollegin@partnerfirma.example"],
             "not the support mailbox, not the catchall",
         )
-        colleague = ticket.message_partner_ids.filtered(lambda p: p.name == "Kollegin")
-        ticket.with_user(self.user_agent).message_unsubscribe(colleague.ids)
-        self.assertNotIn(colleague, ticket.message_partner_ids, "agents can remove them")
+        suggested = ticket._message_get_suggested_recipients()
+        self.assertEqual(
+            sorted(r["email"] for r in suggested if r["email"] != self.customer.email),
+            ["chef@agrolait.example.com", "kollegin@partnerfirma.example"],
+        )
+        self.assertIn(known.id, [r.get("partner_id") for r in suggested])
+        mails = self.send_acknowledgements()
+        self.assertEqual([mail["email_to"] for mail in mails], [[self.customer.email_formatted]])
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_copied_known_contacts_follow_when_the_mailbox_says(self):
+        self.server.ticket_follow_known_contacts = True
+        known = self.env["res.partner"].create(
+            {"name": "Kollegin", "email": "kollegin@partnerfirma.example"}
+        )
+        ticket = self.receive_mail(
+            server=self.server,
+            to="support@test.mycompany.com, Chef <chef@agrolait.example.com>",
+            cc="Kollegin <kollegin@partnerfirma.example>",
+        )
+        self.assertEqual(ticket.message_partner_ids, self.customer | known)
+        self.assertFalse(
+            self.env["res.partner"].search([("email", "ilike", "chef@agrolait.example.com")])
+        )
+        ticket.with_user(self.user_agent).message_unsubscribe(known.ids)
+        self.assertNotIn(known, ticket.message_partner_ids, "agents can remove them")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_acknowledgement_to_the_sender_alone(self):
+        ticket = self.receive_mail(server=self.server)
+        ticket.message_subscribe(self.user_agent.partner_id.ids)
+        self.user_agent.notification_type = "email"
+        mails = self.send_acknowledgements()
+        self.assertEqual([mail["email_to"] for mail in mails], [[self.customer.email_formatted]])
+        ack = ticket.message_ids.filtered(lambda m: m.message_type == "auto_comment")
+        self.assertEqual(ack.notified_partner_ids, self.customer)
+
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_acknowledgements_capped_per_mailbox(self):
+        """A flood from ever new senders: the per-sender limit never triggers, the
+        mailbox's hourly cap does."""
+        self.server.ticket_ack_hourly_limit = 3
+        tickets = self.Ticket
+        for index in range(5):
+            tickets |= self.receive_mail(
+                subject=f"Spam {index}", email_from=f"opfer{index}@flut.example", server=self.server
+            )
+        mails = self.send_acknowledgements()
+        self.assertEqual(
+            sorted(mail["email_to"][0] for mail in mails),
+            sorted(tickets[:3].partner_id.mapped("email_formatted")),
+        )
+        self.assertFalse(any(tickets.mapped("ack_pending")))
+        self.assertFalse(any(tickets[3:].mapped("date_ack_sent")))
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_agent_answer_mail(self):

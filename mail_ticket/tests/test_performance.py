@@ -24,5 +24,5 @@ class TestMailTicketPerformance(MailTicketCommon):
     @warmup
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_reply_queries(self):
-        with self.assertQueryCount(admin=36), self.mock_mail_gateway():
+        with self.assertQueryCount(admin=37), self.mock_mail_gateway():
             self.receive_mail(subject=f"Re: [{self.ticket.number}] Drucker")

@@ -1,0 +1,291 @@
+from odoo.tests import tagged, users
+from odoo.tools import mute_logger
+
+from .common import SUPPORT_ADDRESS, MailTicketCommon
+
+TRUSTED_MX = "mx.test.mycompany.com"
+
+
+def auth_results(dmarc, domain, authserv_id=TRUSTED_MX):
+    return (
+        f"Authentication-Results: {authserv_id}; spf=pass smtp.mailfrom={domain};"
+        f" dmarc={dmarc} (p=reject) header.from={domain}"
+    )
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestSenderTrust(MailTicketCommon):
+    """A ticket number is easy to guess and any address can be put in From: only a
+    verified sender speaks on a ticket; anybody else's mail is kept as an internal
+    note that changes nothing and reaches nobody."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].set_param("mail_ticket.authserv_id", f" {TRUSTED_MX} ,")
+        cls.company_contact = cls.env["res.partner"].create(
+            {"name": "Agrolait", "is_company": True, "email": "info@agrolait.example.com"}
+        )
+        cls.customer.parent_id = cls.company_contact
+        cls.server = cls.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server": "127.0.0.1",
+                "user": SUPPORT_ADDRESS,
+                "password": "x",
+                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.new_ticket()
+
+    def new_ticket(self):
+        """A ticket waiting for the customer (again for each user of @users, which
+        runs in one transaction)."""
+        self.ticket = self._create_customer_ticket()
+        self.ticket.write({"stage_id": self.stage_waiting.id, "email_cc": False})
+        self.subject = f"Re: [{self.ticket.number}] Drucker"
+
+    def receive(self, email_from, extra="", **kwargs):
+        kwargs.setdefault("subject", self.subject)
+        with self.mock_mail_gateway():
+            return self.receive_mail(
+                email_from=email_from, extra=extra, server=self.server, **kwargs
+            )
+
+    def assert_verified(self, thread, count):
+        self.assertEqual(thread, self.ticket)
+        self.assertEqual(len(self.ticket.comment_ids), count, "a comment of the conversation")
+        self.assertNotIn("Unverified sender", self.ticket.comment_ids[-1].message_id.body)
+
+    def assert_unverified(self, thread, reason):
+        """The mail is kept on the ticket as a flagged internal note, and nothing else."""
+        self.assertEqual(thread, self.ticket)
+        note = self.ticket.message_ids[0]
+        self.assertEqual(note.subtype_id, self.env.ref("mail.mt_note"))
+        self.assertTrue(note.is_internal)
+        self.assertIn("Unverified sender", note.body)
+        self.assertIn(reason, note.body)
+        self.assertIn("nur leere Seiten", note.body, "the mail itself is kept")
+        self.assertFalse(note.author_id, "it speaks for no contact and no user")
+        self.assertFalse(note.notified_partner_ids, "nobody is notified")
+        self.assertFalse(self._new_mails, "nobody is mailed")
+        self.assertFalse(self.ticket.comment_ids, "no comment of the customer conversation")
+        self.assertEqual(self.ticket.message_partner_ids, self.customer, "no new follower")
+        self.assertEqual(self.ticket.stage_id, self.stage_waiting, "no reopening")
+        self.assertFalse(self.ticket.date_last_customer_message)
+        self.assertFalse(self.ticket.date_last_agent_answer)
+        self.assertFalse(self.ticket.email_cc, "its Cc is not merged")
+
+    # ------------------------------------------------------------
+    # Who belongs to the conversation
+    # ------------------------------------------------------------
+
+    @users("agent", "helpdesk_manager")
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_conversation_members(self):
+        self.new_ticket()
+        follower = (
+            self.env["res.partner"]
+            .sudo()
+            .create({"name": "Kollegin", "email": "kollegin@partnerfirma.example"})
+        )
+        self.ticket.message_subscribe(follower.ids)
+        senders = [
+            '"Sylvie Lelitre" <SYLVIE.lelitre@agrolait.example.com>',  # the customer
+            "Kollegin <kollegin@partnerfirma.example>",  # a follower
+            "Chef <chef@agrolait.example.com>",  # the domain of the customer's company
+        ]
+        for index, sender in enumerate(senders, start=1):
+            with self.subTest(sender=sender):
+                self.assert_verified(self.receive(sender), index)
+        self.assertEqual(self.ticket.stage_id, self.stage_open, "the customer side reopens it")
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_individual_customer_gives_no_domain_trust(self):
+        """Without a company contact, the customer's domain may be a free-mail one."""
+        self.customer.sudo().write({"parent_id": False, "email": "sylvie.lelitre@gmx.example"})
+        thread = self.receive("Fremder <fremder@gmx.example>")
+        self.assert_unverified(thread, "neither the customer, a follower nor a colleague")
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_stranger(self):
+        thread = self.receive(
+            "Mallory <mallory@evil.example>", cc="Komplize <komplize@evil.example>"
+        )
+        self.assert_unverified(thread, "neither the customer, a follower nor a colleague")
+        self.assertFalse(
+            self.env["res.partner"].sudo().search([("email", "ilike", "evil.example")]),
+            "no contact is created for a stranger or whom they copied",
+        )
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_stranger_threading_by_headers(self):
+        """Knowing a Message-ID of the conversation proves nothing either."""
+        first = self.receive(
+            "Sylvie <sylvie.lelitre@agrolait.example.com>",
+            subject="Bildschirm flackert",
+            msg_id="<screen@agrolait.example.com>",
+        )
+        first.write({"stage_id": self.stage_waiting.id, "date_last_customer_message": False})
+        thread = self.receive(
+            "Mallory <mallory@evil.example>",
+            subject="Re: Bildschirm",
+            extra="In-Reply-To: <screen@agrolait.example.com>",
+        )
+        self.assertEqual(thread, first)
+        note = first.message_ids[0]
+        self.assertTrue(note.is_internal)
+        self.assertIn("Unverified sender", note.body)
+        self.assertFalse(first.comment_ids)
+        self.assertEqual(first.stage_id, self.stage_waiting)
+
+    # ------------------------------------------------------------
+    # The receiving mail server's verdict
+    # ------------------------------------------------------------
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_forged_customer_dmarc_fail(self):
+        thread = self.receive(
+            '"Sylvie Lelitre" <sylvie.lelitre@agrolait.example.com>',
+            extra=auth_results("fail", "agrolait.example.com"),
+            cc="Neu <neu@agrolait.example.com>",
+        )
+        self.assert_unverified(thread, "DMARC failed")
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_untrusted_verdicts_are_ignored(self):
+        """Anybody can write an Authentication-Results header: only trusted ids count."""
+        customer = '"Sylvie Lelitre" <sylvie.lelitre@agrolait.example.com>'
+        self.assert_verified(
+            self.receive(customer, extra=auth_results("fail", "agrolait.example.com", "mx.evil")),
+            1,
+        )
+        self.assert_verified(
+            self.receive(customer, extra=auth_results("fail", "other.example")),
+            2,
+        )
+
+    @users("agent", "helpdesk_manager")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_internal_address_needs_dmarc_pass(self):
+        """Mail from an agent's address is an answer to the customer only when the
+        receiving server confirmed it, even for the user running the fetch."""
+        self.new_ticket()
+        agent = f'"Agnes Agent" <{self.user_agent.email}>'
+        own = f'"Me" <{self.env.user.email}>'
+        domain = "test.mycompany.com"
+        cases = [
+            (agent, ""),
+            (own, ""),
+            (agent, auth_results("pass", domain, "mx.evil")),
+            (agent, auth_results("pass", "other.example")),
+            (agent, auth_results("none", domain)),
+            (agent, auth_results("fail", domain)),
+        ]
+        for sender, extra in cases:
+            with self.subTest(sender=sender, extra=extra):
+                thread = self.receive(sender, extra=extra)
+                self.assert_unverified(thread, "DMARC")
+                note = self.ticket.message_ids[0]
+                self.assertFalse(note.author_id)
+                self.assertNotEqual(note.create_uid, self.user_agent, "not run as the agent")
+        with self.mock_mail_gateway():
+            self.receive_mail(
+                subject=self.subject,
+                email_from=agent,
+                server=self.server,
+                extra=auth_results("pass", domain),
+            )
+        answer = self.ticket.comment_ids
+        self.assertEqual(answer.author_id, self.user_agent.partner_id, "a verified answer")
+        self.assertEqual(self.ticket.date_last_agent_answer, answer.date)
+        self.assertEqual(
+            [mail["email_to"] for mail in self._mails],
+            [[self.customer.email_formatted]],
+            "and it reaches the customer",
+        )
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_ambiguous_from(self):
+        customer = "sylvie.lelitre@agrolait.example.com"
+        for sender in (
+            f"Sylvie <{customer}>, Mallory <mallory@evil.example>",
+            f'"{customer}" <mallory@evil.example>',
+            f'"Support {self.user_agent.email}" <{customer}>',
+        ):
+            with self.subTest(sender=sender):
+                thread = self.receive(sender)
+                self.assert_unverified(thread, "does not name exactly one sender")
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_policy_new_ticket(self):
+        self.server.sudo().ticket_unverified_policy = "new"
+        thread = self.receive("Mallory <mallory@evil.example>")
+        self.assertNotEqual(thread, self.ticket)
+        self.assertEqual(thread.name, self.subject)
+        self.assertEqual(thread.partner_id.email, "mallory@evil.example")
+        self.assertFalse(self.ticket.message_ids.filtered(lambda m: m.message_type == "email"))
+
+    # ------------------------------------------------------------
+    # New tickets
+    # ------------------------------------------------------------
+
+    @users("helpdesk_manager")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_new_ticket_from_forged_address(self):
+        """A forged sender still opens a ticket (nothing is lost), but the address is
+        neither acknowledged nor made a follower, and the mail speaks for nobody."""
+        for sender, extra in (
+            ("Neu <neu@kunde.example>", auth_results("fail", "kunde.example")),
+            (f'"Agnes Agent" <{self.user_agent.email}>', ""),
+        ):
+            with self.subTest(sender=sender):
+                ticket = self.receive(sender, subject=f"Neu von {sender}", extra=extra)
+                self.assertTrue(ticket.created_from_email)
+                self.assertFalse(ticket.ack_pending, "no acknowledgement")
+                self.assertFalse(ticket.message_partner_ids, "nobody follows it")
+                mail = ticket.message_ids.filtered(lambda m: m.message_type == "email")
+                self.assertIn("Unverified sender", mail.body)
+                self.assertFalse(mail.author_id)
+                self.assertNotEqual(ticket.create_uid, self.user_agent)
+
+    @users("agent")
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_title_without_control_characters(self):
+        ticket = self.receive(
+            "Neu <neu@kunde.example>",
+            subject="=?utf-8?q?Drucker=0D=0ABcc:_victim@example.com=09kaputt?=",
+        )
+        self.assertEqual(ticket.name, "Drucker Bcc: victim@example.com kaputt")
+        ticket.sudo().name = "Zeile 1\r\nZeile 2\x00"
+        self.assertEqual(ticket.name, "Zeile 1 Zeile 2")
+        long_ticket = self.receive("Neu <neu@kunde.example>", subject="x" * 10000)
+        self.assertEqual(len(long_ticket.name), 512)
