@@ -66,12 +66,14 @@ class FetchmailServer(models.Model):
     )
     ticket_unverified_policy = fields.Selection(
         [("note", "Internal note on the ticket"), ("new", "New ticket")],
-        string="Unknown Sender Naming a Ticket",
+        string="Unverified Sender Naming a Ticket",
         default="note",
         required=True,
-        help="A mail whose subject names a ticket but whose sender is neither the "
-        "customer, a follower, an internal user nor from the customer's company: keep it "
-        "on the ticket as an internal note marked unverified, or open a new ticket.",
+        help="A mail that names a ticket (by its subject or its headers) but whose sender "
+        "is not verified: neither the customer, a follower nor a colleague of the "
+        "customer's company, or DMARC failed, or an internal user's address without a "
+        "DMARC pass. Keep it on the ticket as an internal note marked unverified (it "
+        "reaches nobody and changes nothing), or open a new ticket.",
     )
     ticket_follow_known_contacts = fields.Boolean(
         string="Copied Contacts Follow",
