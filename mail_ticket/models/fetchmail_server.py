@@ -80,6 +80,14 @@ class FetchmailServer(models.Model):
         TICKET_PRIORITIES, string="Default Priority", default="1", required=True
     )
     ticket_tag_ids = fields.Many2many("mail.ticket.tag", string="Default Tags")
+    ticket_company_id = fields.Many2one(
+        "res.company",
+        string="Company",
+        default=lambda self: self.env.company,
+        index=True,
+        help="Company of the tickets this mailbox creates, and of its fetched mails and "
+        "fetch history.",
+    )
     ticket_fetch_run_ids = fields.One2many(
         "mail.ticket.fetch.run", "server_id", string="Fetch History"
     )
@@ -146,6 +154,9 @@ class FetchmailServer(models.Model):
         return res
 
     def unlink(self):
+        # the database cascade would leave the raw sources (attachments) behind
+        self.check_access("unlink")
+        self.env["mail.ticket.inbound"].sudo().search([("server_id", "in", self.ids)]).unlink()
         res = super().unlink()
         self.env.registry.clear_cache()
         return res
@@ -234,7 +245,15 @@ class FetchmailServer(models.Model):
     def _ticket_default_values(self):
         """Values of the tickets this server creates (``custom_values`` of the gateway)."""
         self.ensure_one()
-        values = {"priority": self.ticket_priority, "ack_pending": self.ticket_send_ack}
+        values = {
+            "priority": self.ticket_priority,
+            "ack_pending": self.ticket_send_ack,
+            # not left to the context's default: the gateway drops it when it runs as
+            # another user than the superuser (Fetch Now by an admin, Retry by a manager)
+            "fetchmail_server_id": self.id,
+        }
+        if self.ticket_company_id:
+            values["company_id"] = self.ticket_company_id.id
         if self.ticket_user_id:
             values["user_id"] = self.ticket_user_id.id
         if self.ticket_tag_ids:
@@ -362,7 +381,7 @@ class FetchmailServer(models.Model):
                 ("server_id", "=", self.id),
                 ("state", "=", "failed"),
                 ("attempts", "<", self.ticket_max_attempts),
-                ("raw_attachment_id", "!=", False),
+                ("raw_source", "!=", False),
             ],
             order="id",
         )
@@ -469,7 +488,7 @@ class FetchmailServer(models.Model):
             mailbox.delete(uids)
         else:
             mailbox.mark_seen(uids)
-        inbounds.write({"mailbox_done": True})
+        inbounds.sudo().write({"mailbox_done": True})
         self.env["ir.cron"]._commit_progress()
 
     def _ticket_record_connection_state(self, error):
