@@ -1,4 +1,6 @@
 import logging
+import os
+import re
 import time
 from collections import Counter
 from imaplib import IMAP4
@@ -6,7 +8,7 @@ from imaplib import IMAP4
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
-from odoo.tools import exception_to_unicode
+from odoo.tools import config, exception_to_unicode
 
 from odoo.addons.mail.models.fetchmail import MAIL_SERVER_DEACTIVATE_TIME, MAIL_SERVER_DOMAIN
 
@@ -18,6 +20,10 @@ _logger = logging.getLogger(__name__)
 FETCH_BATCH_SIZE = 50  # mails per UID FETCH round trip
 FETCH_BATCH_BYTES = 32 * 1024 * 1024  # and at most that much mail in memory
 MANUAL_FETCH_LIMIT = 500  # "Fetch Now" leaves the rest to the cron
+# a mailbox's password kept out of the database, where operators keep secrets
+SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option names
+SECRET_OPTION = "mail_ticket_password_{key}"  # in odoo.conf
+SECRET_ENVIRON = "MAIL_TICKET_PASSWORD_{KEY}"  # in the environment of the Odoo process
 
 
 class FetchmailServer(models.Model):
@@ -88,6 +94,13 @@ class FetchmailServer(models.Model):
         help="Company of the tickets this mailbox creates, and of its fetched mails and "
         "fetch history.",
     )
+    ticket_secret_key = fields.Char(
+        string="Password from Configuration",
+        help="Read the password from the Odoo configuration file (option "
+        "mail_ticket_password_<key>) or, when it is not there, from the environment "
+        "variable MAIL_TICKET_PASSWORD_<KEY> of the Odoo process, instead of the "
+        "database. Lowercase letters, digits and underscores.",
+    )
     ticket_fetch_run_ids = fields.One2many(
         "mail.ticket.fetch.run", "server_id", string="Fetch History"
     )
@@ -123,6 +136,26 @@ class FetchmailServer(models.Model):
         if any(server.ticket_max_attempts < 1 or server.ticket_max_size < 1 for server in self):
             raise ValidationError(self.env._("Attempts and size limit must be at least 1."))
 
+    @api.constrains("ticket_secret_key", "server_type")
+    def _check_ticket_secret_key(self):
+        for server in self.filtered("ticket_secret_key"):
+            if not SECRET_KEY_RE.fullmatch(server.ticket_secret_key):
+                raise ValidationError(
+                    self.env._(
+                        "The password key of mail server %(name)s may only hold lowercase "
+                        "letters, digits and underscores.",
+                        name=server.name,
+                    )
+                )
+            if server.server_type != "imap":
+                raise ValidationError(
+                    self.env._(
+                        "Only an IMAP server with a login and password can read its password "
+                        "from the configuration (mail server %(name)s).",
+                        name=server.name,
+                    )
+                )
+
     @api.constrains("ticket_processed_action", "ticket_processed_folder", "ticket_folder")
     def _check_ticket_processed_folder(self):
         for server in self.filtered(lambda s: s.ticket_processed_action == "move"):
@@ -142,12 +175,13 @@ class FetchmailServer(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        vals_list = [self._ticket_drop_stored_password(vals) for vals in vals_list]
         servers = super().create(vals_list)
         self.env.registry.clear_cache()  # _ticket_default_reply_to_server_id
         return servers
 
     def write(self, vals):
-        res = super().write(vals)
+        res = super().write(self._ticket_drop_stored_password(vals))
         # not on every fetch (it writes the date): only when the answer may change
         if vals.keys() & {"object_id", "ticket_reply_to", "user", "active"}:
             self.env.registry.clear_cache()
@@ -215,6 +249,43 @@ class FetchmailServer(models.Model):
         action["domain"] = [("server_id", "=", self.id)]
         action["context"] = {"search_default_failed": 1}
         return action
+
+    # ------------------------------------------------------------
+    # CONNECTION
+    # ------------------------------------------------------------
+
+    def _imap_login__(self, connection):
+        if self.server_type == "imap" and self.ticket_secret_key:
+            connection.login(self.user, self._ticket_secret_password())
+            return
+        super()._imap_login__(connection)
+
+    @api.model
+    def _ticket_drop_stored_password(self, vals):
+        """A password read from the configuration leaves none in the database."""
+        if vals.get("ticket_secret_key"):
+            return {**vals, "password": False}
+        return vals
+
+    def _ticket_secret_password(self):
+        """The password kept out of the database: odoo.conf first, then the environment."""
+        self.ensure_one()
+        key = self.ticket_secret_key
+        option = SECRET_OPTION.format(key=key)
+        variable = SECRET_ENVIRON.format(KEY=key.upper())
+        password = config.get(option) or os.environ.get(variable)
+        if not password:
+            raise UserError(
+                self.env._(
+                    "Mail server %(name)s reads its password from the configuration, but "
+                    "neither option %(option)s of the Odoo configuration file nor the "
+                    "environment variable %(variable)s is set.",
+                    name=self.name,
+                    option=option,
+                    variable=variable,
+                )
+            )
+        return password
 
     # ------------------------------------------------------------
     # FETCH

@@ -1,10 +1,12 @@
 import base64
+import os
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged, users
-from odoo.tools import mute_logger
+from odoo.tools import config, mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
@@ -334,3 +336,49 @@ class TestInboundSecurity(MailTicketCommon):
         self._run_purge_cron()
         self.assertFalse(gave_up_recent.raw_source)
         self.assertEqual(trying_old._stored_raw(), self.raw, "still retried: kept")
+
+
+@tagged("post_install", "-at_install", "mail_ticket", "security")
+class TestMailboxSecret(MailTicketCommon):
+    """A mailbox password from odoo.conf or the environment, not the database (the login
+    itself is tested against a real IMAP server in tests/test_mailbox_secret.py)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = cls.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server_type": "imap",
+                "user": SUPPORT_ADDRESS,
+                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
+                "ticket_secret_key": "support_c1",
+            }
+        )
+
+    def test_password_from_configuration_file_then_environment(self):
+        self.assertFalse(self.server.password)
+        server = self.server.copy({"ticket_secret_key": False, "password": "in-der-datenbank"})
+        self.assertEqual(server.password, "in-der-datenbank")
+        server.ticket_secret_key = "support_c1"
+        self.assertFalse(server.password, "a password from the configuration leaves none here")
+
+        with self.assertRaises(UserError) as caught:
+            self.server._ticket_secret_password()
+        self.assertIn("mail_ticket_password_support_c1", str(caught.exception))
+        self.assertIn("MAIL_TICKET_PASSWORD_SUPPORT_C1", str(caught.exception))
+
+        with patch.dict(os.environ, {"MAIL_TICKET_PASSWORD_SUPPORT_C1": "aus-der-umgebung"}):
+            self.assertEqual(self.server._ticket_secret_password(), "aus-der-umgebung")
+            config["mail_ticket_password_support_c1"] = "aus-der-odoo-conf"
+            self.addCleanup(config.options.pop, "mail_ticket_password_support_c1", None)
+            self.assertEqual(self.server._ticket_secret_password(), "aus-der-odoo-conf")
+
+    def test_secret_key_is_a_technical_name_of_an_imap_server(self):
+        for key in ("Support", "support-box", "support box", "../etc"):
+            with self.subTest(key=key), self.assertRaises(ValidationError), self.env.cr.savepoint():
+                self.server.ticket_secret_key = key
+        with self.assertRaises(ValidationError), self.env.cr.savepoint():
+            self.server.server_type = "pop"
+        self.server.ticket_secret_key = False
+        self.server.server_type = "pop"
