@@ -304,7 +304,8 @@ class MailTicketInbound(models.Model):
         )
 
     def _fetch_from_mailbox(self):
-        """Download a mail left in the mailbox (over the size limit at fetch time)."""
+        """Download a mail left in the mailbox (over the size limit at fetch time, or
+        whose raw source was removed)."""
         server = self.sudo().server_id
         connection = server._connect__()
         try:
@@ -344,7 +345,8 @@ class MailTicketInbound(models.Model):
         if domain.is_false():
             return
         inbounds = self.search(domain, order="id", limit=batch_size)
-        inbounds._purge_raw_source()
+        if inbounds:
+            inbounds._purge_raw_source()
         remaining = self.search_count(domain) if len(inbounds) == batch_size else 0
         self.env["ir.cron"]._commit_progress(len(inbounds), remaining=remaining)
 

@@ -163,6 +163,18 @@ class TestInboundSecurity(MailTicketCommon):
     def _stored_raw(self, inbound):
         return inbound.sudo()._stored_raw()
 
+    @users("helpdesk_manager")
+    def test_manager_opens_fetched_mails(self):
+        views = self.env["mail.ticket.inbound"].get_views([(False, "list"), (False, "form")])
+        names = list(views["models"]["mail.ticket.inbound"]["fields"])
+        self.assertIn("raw_source", names)
+        inbound = self.failed.with_env(self.env).with_context(bin_size=True)
+        values = inbound.read(names)[0]
+        self.assertEqual(values["server_id"], (self.server.id, "Support"))
+        self.assertEqual(values["company_id"], (self.company_admin.id, self.company_admin.name))
+        self.assertTrue(values["raw_source"])
+        self.assertEqual(values["max_attempts"], 3)
+
     @users("agent", "employee")
     @mute_logger("odoo.models", "odoo.addons.base.models.ir_model")
     def test_agents_see_no_fetched_mail(self):
