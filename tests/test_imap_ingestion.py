@@ -129,7 +129,7 @@ def test_failed_mail_is_kept_retried_and_blocks_nothing(odoo_db, ticket_server, 
         assert failed.uid == poison_uid
         assert failed.attempts == 1
         assert "NUL" in failed.error
-        assert failed.raw_attachment_id.raw == POISON, "the raw source is kept as fetched"
+        assert failed._stored_raw() == POISON, "the raw source is kept as fetched"
         assert failed.message_id == "<poison@spam.example>"
         assert env["fetchmail.server"].browse(server_id).ticket_failed_count == 1
     flags = imap_account.flags()
@@ -170,7 +170,7 @@ def test_admin_fixes_the_cause_and_retries(odoo_db, ticket_server, imap_account)
         inbound_of(env, server_id).action_retry()
     with odoo_db.env() as env:
         done = inbound_of(env, server_id)
-        assert done.state == "done" and not done.raw_attachment_id
+        assert done.state == "done" and not done.raw_source
         assert done.ticket_id.name == "Rechnung falsch"
         assert done.is_new_ticket
     assert r"\Seen" not in imap_account.flags()[uid]
@@ -190,7 +190,7 @@ def test_size_limit(odoo_db, ticket_server, imap_account):
         failed = inbound_of(env, server_id).filtered(lambda i: i.state == "failed")
         assert failed.uid == big_uid and failed.size == len(big)
         assert "over the 1 MB limit" in failed.error
-        assert not failed.raw_attachment_id, "an oversized mail is not downloaded"
+        assert not failed.raw_source, "an oversized mail is not downloaded"
     assert big_uid in imap_account.uids()
     assert r"\Seen" not in imap_account.flags()[big_uid]
 

@@ -1,4 +1,6 @@
 import logging
+import os
+import re
 import time
 from collections import Counter
 from imaplib import IMAP4
@@ -6,7 +8,7 @@ from imaplib import IMAP4
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
-from odoo.tools import exception_to_unicode
+from odoo.tools import config, exception_to_unicode
 
 from odoo.addons.mail.models.fetchmail import MAIL_SERVER_DEACTIVATE_TIME, MAIL_SERVER_DOMAIN
 
@@ -18,6 +20,10 @@ _logger = logging.getLogger(__name__)
 FETCH_BATCH_SIZE = 50  # mails per UID FETCH round trip
 FETCH_BATCH_BYTES = 32 * 1024 * 1024  # and at most that much mail in memory
 MANUAL_FETCH_LIMIT = 500  # "Fetch Now" leaves the rest to the cron
+# a mailbox's password kept out of the database, where operators keep secrets
+SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option names
+SECRET_OPTION = "mail_ticket_password_{key}"  # in odoo.conf
+SECRET_ENVIRON = "MAIL_TICKET_PASSWORD_{KEY}"  # in the environment of the Odoo process
 
 
 class FetchmailServer(models.Model):
@@ -94,6 +100,21 @@ class FetchmailServer(models.Model):
         TICKET_PRIORITIES, string="Default Priority", default="1", required=True
     )
     ticket_tag_ids = fields.Many2many("mail.ticket.tag", string="Default Tags")
+    ticket_company_id = fields.Many2one(
+        "res.company",
+        string="Company",
+        default=lambda self: self.env.company,
+        index=True,
+        help="Company of the tickets this mailbox creates, and of its fetched mails and "
+        "fetch history.",
+    )
+    ticket_secret_key = fields.Char(
+        string="Password from Configuration",
+        help="Read the password from the Odoo configuration file (option "
+        "mail_ticket_password_<key>) or, when it is not there, from the environment "
+        "variable MAIL_TICKET_PASSWORD_<KEY> of the Odoo process, instead of the "
+        "database. Lowercase letters, digits and underscores.",
+    )
     ticket_fetch_run_ids = fields.One2many(
         "mail.ticket.fetch.run", "server_id", string="Fetch History"
     )
@@ -131,6 +152,26 @@ class FetchmailServer(models.Model):
         if any(server.ticket_ack_hourly_limit < 0 for server in self):
             raise ValidationError(self.env._("The acknowledgements per hour cannot be negative."))
 
+    @api.constrains("ticket_secret_key", "server_type")
+    def _check_ticket_secret_key(self):
+        for server in self.filtered("ticket_secret_key"):
+            if not SECRET_KEY_RE.fullmatch(server.ticket_secret_key):
+                raise ValidationError(
+                    self.env._(
+                        "The password key of mail server %(name)s may only hold lowercase "
+                        "letters, digits and underscores.",
+                        name=server.name,
+                    )
+                )
+            if server.server_type != "imap":
+                raise ValidationError(
+                    self.env._(
+                        "Only an IMAP server with a login and password can read its password "
+                        "from the configuration (mail server %(name)s).",
+                        name=server.name,
+                    )
+                )
+
     @api.constrains("ticket_processed_action", "ticket_processed_folder", "ticket_folder")
     def _check_ticket_processed_folder(self):
         for server in self.filtered(lambda s: s.ticket_processed_action == "move"):
@@ -150,18 +191,22 @@ class FetchmailServer(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        vals_list = [self._ticket_drop_stored_password(vals) for vals in vals_list]
         servers = super().create(vals_list)
         self.env.registry.clear_cache()  # _ticket_default_reply_to_server_id
         return servers
 
     def write(self, vals):
-        res = super().write(vals)
+        res = super().write(self._ticket_drop_stored_password(vals))
         # not on every fetch (it writes the date): only when the answer may change
         if vals.keys() & {"object_id", "ticket_reply_to", "user", "active"}:
             self.env.registry.clear_cache()
         return res
 
     def unlink(self):
+        # the database cascade would leave the raw sources (attachments) behind
+        self.check_access("unlink")
+        self.env["mail.ticket.inbound"].sudo().search([("server_id", "in", self.ids)]).unlink()
         res = super().unlink()
         self.env.registry.clear_cache()
         return res
@@ -222,6 +267,43 @@ class FetchmailServer(models.Model):
         return action
 
     # ------------------------------------------------------------
+    # CONNECTION
+    # ------------------------------------------------------------
+
+    def _imap_login__(self, connection):
+        if self.server_type == "imap" and self.ticket_secret_key:
+            connection.login(self.user, self._ticket_secret_password())
+            return
+        super()._imap_login__(connection)
+
+    @api.model
+    def _ticket_drop_stored_password(self, vals):
+        """A password read from the configuration leaves none in the database."""
+        if vals.get("ticket_secret_key"):
+            return {**vals, "password": False}
+        return vals
+
+    def _ticket_secret_password(self):
+        """The password kept out of the database: odoo.conf first, then the environment."""
+        self.ensure_one()
+        key = self.ticket_secret_key
+        option = SECRET_OPTION.format(key=key)
+        variable = SECRET_ENVIRON.format(KEY=key.upper())
+        password = config.get(option) or os.environ.get(variable)
+        if not password:
+            raise UserError(
+                self.env._(
+                    "Mail server %(name)s reads its password from the configuration, but "
+                    "neither option %(option)s of the Odoo configuration file nor the "
+                    "environment variable %(variable)s is set.",
+                    name=self.name,
+                    option=option,
+                    variable=variable,
+                )
+            )
+        return password
+
+    # ------------------------------------------------------------
     # FETCH
     # ------------------------------------------------------------
 
@@ -250,7 +332,15 @@ class FetchmailServer(models.Model):
     def _ticket_default_values(self):
         """Values of the tickets this server creates (``custom_values`` of the gateway)."""
         self.ensure_one()
-        values = {"priority": self.ticket_priority, "ack_pending": self.ticket_send_ack}
+        values = {
+            "priority": self.ticket_priority,
+            "ack_pending": self.ticket_send_ack,
+            # not left to the context's default: the gateway drops it when it runs as
+            # another user than the superuser (Fetch Now by an admin, Retry by a manager)
+            "fetchmail_server_id": self.id,
+        }
+        if self.ticket_company_id:
+            values["company_id"] = self.ticket_company_id.id
         if self.ticket_user_id:
             values["user_id"] = self.ticket_user_id.id
         if self.ticket_tag_ids:
@@ -378,7 +468,7 @@ class FetchmailServer(models.Model):
                 ("server_id", "=", self.id),
                 ("state", "=", "failed"),
                 ("attempts", "<", self.ticket_max_attempts),
-                ("raw_attachment_id", "!=", False),
+                ("raw_source", "!=", False),
             ],
             order="id",
         )
@@ -485,7 +575,7 @@ class FetchmailServer(models.Model):
             mailbox.delete(uids)
         else:
             mailbox.mark_seen(uids)
-        inbounds.write({"mailbox_done": True})
+        inbounds.sudo().write({"mailbox_done": True})
         self.env["ir.cron"]._commit_progress()
 
     def _ticket_record_connection_state(self, error):

@@ -4,7 +4,10 @@ from odoo import api, fields, models
 
 
 class MailTicketFetchRun(models.Model):
-    """What one fetch of a ticket mailbox did: the history shown on the mail server."""
+    """What one fetch of a ticket mailbox did: the history shown on the mail server.
+
+    Written by the fetch as superuser only: nobody has write access to it.
+    """
 
     _name = "mail.ticket.fetch.run"
     _description = "Mailbox Fetch Run"
@@ -25,8 +28,11 @@ class MailTicketFetchRun(models.Model):
     retried_count = fields.Integer(string="Retried")
     left_count = fields.Integer(string="Left for Next Run")
     error = fields.Text(help="Connection or protocol error that stopped the run.")
+    company_id = fields.Many2one(
+        related="server_id.ticket_company_id", store=True, index=True, string="Company"
+    )
 
     @api.autovacuum
     def _gc_fetch_runs(self):
         """Keep three months of history."""
-        self.search([("date", "<", fields.Datetime.now() - timedelta(days=90))]).unlink()
+        self.sudo().search([("date", "<", fields.Datetime.now() - timedelta(days=90))]).unlink()

@@ -1,11 +1,13 @@
+import base64
 import logging
-from datetime import UTC
+from datetime import UTC, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.utils import parsedate_to_datetime
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
+from odoo.fields import Domain
 
 from .imap_mailbox import ImapMailbox
 
@@ -24,6 +26,10 @@ class MailTicketInbound(models.Model):
     The record is written in the transaction that processes the mail, so a mail is
     recorded if and only if its processing was committed: the highest recorded UID
     of a folder is where the next fetch resumes.
+
+    The records are evidence: nobody may write them (no write, create or unlink access
+    right, not even for admins). The fetch writes them as superuser, and *Retry* and
+    *Download* check the manager group and then act as superuser.
     """
 
     _name = "mail.ticket.inbound"
@@ -51,11 +57,15 @@ class MailTicketInbound(models.Model):
     is_new_ticket = fields.Boolean(string="Created a Ticket", readonly=True)
     error = fields.Text(help="Why the mail failed or was ignored.")
     attempts = fields.Integer(help="How many times processing this mail was tried.")
-    raw_attachment_id = fields.Many2one(
-        "ir.attachment",
-        string="Raw Source",
-        ondelete="set null",
+    # an attachment of this field only: readable through this record alone
+    raw_source = fields.Binary(
+        attachment=True,
         help="The mail as it was fetched, kept while it could not be processed.",
+    )
+    date_raw_source_removed = fields.Datetime(
+        string="Raw Source Removed On",
+        help="The mail gave up and its raw source was removed after the retention period "
+        "set in the Helpdesk settings; the mail may still be in the mailbox.",
     )
     mailbox_done = fields.Boolean(
         string="Handled in Mailbox",
@@ -63,6 +73,9 @@ class MailTicketInbound(models.Model):
     )
     date_processed = fields.Datetime(string="Processed On")
     max_attempts = fields.Integer(related="server_id.ticket_max_attempts", string="Max Attempts")
+    company_id = fields.Many2one(
+        related="server_id.ticket_company_id", store=True, index=True, string="Company"
+    )
 
     _mail_uniq = models.Constraint(
         "UNIQUE(server_id, folder, uidvalidity, uid)",
@@ -76,7 +89,8 @@ class MailTicketInbound(models.Model):
 
     def action_retry(self):
         """Process failed mails again, now, whatever their attempts."""
-        failed = self.filtered(lambda inbound: inbound.state == "failed")
+        self._check_manager_access()
+        failed = self.sudo().filtered(lambda inbound: inbound.state == "failed")
         if not failed:
             raise UserError(self.env._("Only failed mails can be retried."))
         for inbound in failed:
@@ -89,11 +103,15 @@ class MailTicketInbound(models.Model):
 
     def action_open_raw_source(self):
         self.ensure_one()
-        if not self.raw_attachment_id:
+        self._check_manager_access()
+        if not self.sudo().with_context(bin_size=True).raw_source:
             raise UserError(self.env._("The raw source of this mail was not kept."))
+        # /web/content checks the read access to this record, then streams its field
+        filename = f"mail-{self.uidvalidity}-{self.uid}.eml"
         return {
             "type": "ir.actions.act_url",
-            "url": f"/web/content/{self.raw_attachment_id.id}?download=true",
+            "url": f"/web/content/{self._name}/{self.id}/raw_source?download=true"
+            f"&filename={filename}",
             "target": "new",
         }
 
@@ -105,6 +123,14 @@ class MailTicketInbound(models.Model):
             "res_id": self.ticket_id.id,
             "view_mode": "form",
         }
+
+    def _check_manager_access(self):
+        """Retry and Download act as superuser: for managers, on the mails they may read."""
+        if not self.env.user.has_group("mail_ticket.mail_ticket_group_manager"):
+            raise AccessError(
+                self.env._("Only helpdesk managers may retry fetched mails or download them.")
+            )
+        self.check_access("read")
 
     # ------------------------------------------------------------
     # PROCESSING
@@ -158,7 +184,7 @@ class MailTicketInbound(models.Model):
         }
         if raw is None:
             limit = server.ticket_max_size
-            inbound = self.create(
+            inbound = self.sudo().create(
                 {
                     **vals,
                     "state": "failed",
@@ -180,7 +206,7 @@ class MailTicketInbound(models.Model):
                 limit,
             )
             return inbound
-        inbound = self.create({**vals, **self._headers_vals(raw), "state": "done"})
+        inbound = self.sudo().create({**vals, **self._headers_vals(raw), "state": "done"})
         inbound._process(raw)
         return inbound
 
@@ -205,8 +231,8 @@ class MailTicketInbound(models.Model):
         vals = {"attempts": self.attempts + 1, "date_processed": fields.Datetime.now()}
         if error is not None:
             vals.update(state="failed", error=f"{type(error).__name__}: {error}")
-            if not self.raw_attachment_id:
-                vals["raw_attachment_id"] = self._store_raw(raw).id
+            if not self._stored_raw():
+                self._store_raw(raw)
             _logger.warning(
                 "Failed to process mail %s (UID %s) from %s on server %s, attempt %d/%d: %s",
                 self.message_id,
@@ -222,9 +248,9 @@ class MailTicketInbound(models.Model):
             vals.update(self._outcome_vals(thread_id), state="done", error=False)
         else:
             vals.update(state="ignored", error=self._ignored_reason())
-        self.write(vals)
-        if self.state != "failed" and self.raw_attachment_id:
-            self.raw_attachment_id.unlink()
+        if error is None:
+            vals["raw_source"] = False  # no-op unless an earlier attempt kept it
+        self.sudo().write(vals)
 
     def _outcome_vals(self, thread_id):
         """The ticket the mail created or updated."""
@@ -250,28 +276,24 @@ class MailTicketInbound(models.Model):
         )
 
     def _store_raw(self, raw):
-        return (
-            self.env["ir.attachment"]
-            .sudo()
-            .create(
-                {
-                    "name": f"mail-{self.uidvalidity}-{self.uid}.eml",
-                    "raw": raw,
-                    "mimetype": "message/rfc822",
-                    "res_model": self._name,
-                    "res_id": self.id,
-                }
-            )
-        )
+        """Keep the mail as fetched (bytes), as the attachment of field ``raw_source``."""
+        self.ensure_one()
+        self.sudo().write({"raw_source": base64.b64encode(raw), "date_raw_source_removed": False})
+
+    def _stored_raw(self):
+        """The kept raw source (bytes), or None."""
+        self.ensure_one()
+        raw_source = self.sudo().with_context(bin_size=False).raw_source
+        return base64.b64decode(raw_source) if raw_source else None
 
     def _retry(self, manual=False):
         """Process a failed mail again from its raw source (or from the mailbox)."""
         self.ensure_one()
-        raw = self.raw_attachment_id.raw
+        raw = self._stored_raw()
         if not raw:
             raw = self._fetch_from_mailbox()
         elif manual:
-            self.attempts = 0
+            self.sudo().attempts = 0
         self._process(raw)
         _logger.info(
             "Retried mail %s (UID %s) of server %s: %s",
@@ -282,8 +304,9 @@ class MailTicketInbound(models.Model):
         )
 
     def _fetch_from_mailbox(self):
-        """Download a mail left in the mailbox (over the size limit at fetch time)."""
-        server = self.server_id
+        """Download a mail left in the mailbox (over the size limit at fetch time, or
+        whose raw source was removed)."""
+        server = self.sudo().server_id
         connection = server._connect__()
         try:
             mailbox = ImapMailbox(connection, self.folder)
@@ -305,5 +328,51 @@ class MailTicketInbound(models.Model):
             raw = mailbox.fetch([self.uid]).get(self.uid)
         finally:
             connection.disconnect()
-        self.write({"attempts": 0, **self._headers_vals(raw)})
+        self.sudo().write({"attempts": 0, **self._headers_vals(raw)})
         return raw
+
+    # ------------------------------------------------------------
+    # RETENTION
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_purge_raw_sources(self, batch_size=100):
+        """Remove the raw sources of the mails that gave up, after the retention period.
+
+        The records stay: they are the evidence of what was fetched.
+        """
+        domain = self._purge_raw_source_domain()
+        if domain.is_false():
+            return
+        inbounds = self.search(domain, order="id", limit=batch_size)
+        if inbounds:
+            inbounds._purge_raw_source()
+        remaining = self.search_count(domain) if len(inbounds) == batch_size else 0
+        self.env["ir.cron"]._commit_progress(len(inbounds), remaining=remaining)
+
+    @api.model
+    def _purge_raw_source_domain(self):
+        days = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("mail_ticket.raw_source_retention_days", 30)
+        )
+        if days <= 0:  # kept for ever
+            return Domain.FALSE
+        servers = self.env["fetchmail.server"].sudo().with_context(active_test=False).search([])
+        gave_up = Domain.OR(
+            Domain("server_id", "=", server.id)
+            & Domain("attempts", ">=", server.ticket_max_attempts)
+            for server in servers
+        )
+        return gave_up & Domain(
+            [
+                ("state", "=", "failed"),
+                ("raw_source", "!=", False),
+                ("date_processed", "<", fields.Datetime.now() - timedelta(days=days)),
+            ]
+        )
+
+    def _purge_raw_source(self):
+        self.sudo().write({"raw_source": False, "date_raw_source_removed": fields.Datetime.now()})
+        _logger.info("Removed the raw source of %d mail(s) that gave up", len(self))

@@ -29,6 +29,15 @@ class ResConfigSettings(models.TransientModel):
         "such a header into a mail.",
     )
 
+    mail_ticket_raw_source_retention_days = fields.Integer(
+        string="Keep Raw Sources of Failed Mails (days)",
+        config_parameter="mail_ticket.raw_source_retention_days",
+        default=30,
+        help="A mail that failed every attempt keeps its raw source so that it can be "
+        "downloaded or retried; it is removed that many days after the last attempt "
+        "(the record of the mail stays). 0 keeps them for ever.",
+    )
+
     @api.model
     def _mail_ticket_fetch_cron(self):
         return self.env.ref("mail.ir_cron_mail_gateway_action").sudo()

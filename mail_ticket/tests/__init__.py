@@ -1,6 +1,7 @@
 from . import (
     test_conversation,
     test_fetchmail,
+    test_inbound_security,
     test_mail_gateway,
     test_mail_ticket,
     test_performance,

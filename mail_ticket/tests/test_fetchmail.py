@@ -43,7 +43,13 @@ class TestTicketMailServer(MailTicketCommon):
 
     def test_default_values_of_new_tickets(self):
         self.assertEqual(
-            self.server._ticket_default_values(), {"priority": "1", "ack_pending": True}
+            self.server._ticket_default_values(),
+            {
+                "priority": "1",
+                "ack_pending": True,
+                "fetchmail_server_id": self.server.id,
+                "company_id": self.env.company.id,
+            },
         )
         tag = self.env["mail.ticket.tag"].create({"name": "Hotline"})
         self.server.write(
