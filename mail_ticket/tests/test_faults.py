@@ -140,3 +140,76 @@ class TestMailboxAlert(MailTicketCommon):
         self.env["ir.config_parameter"].set_param("mail_ticket.mailbox_alert_minutes", 0)
         self.fetch(error=OSError("Network is unreachable"))
         self.assertTrue(self.server.date_ticket_alert, "0: told at the first failed run")
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestUnsentAcknowledgement(MailTicketCommon):
+    """Mails Odoo could not hand to the outgoing server stay in its queue."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = cls.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server": "127.0.0.1",
+                "user": "support@test.mycompany.com",
+                "password": "x",
+                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
+            }
+        )
+
+    def notifications(self, mail):
+        return self.env["mail.notification"].search([("mail_mail_id", "=", mail.id)])
+
+    def smtp_down(self):
+        return patch("smtplib.SMTP", side_effect=ConnectionRefusedError(111, "Connection refused"))
+
+    @mute_logger("odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_mail")
+    def test_acknowledgement_waits_for_the_smtp_server(self):
+        ticket = self.receive_mail(server=self.server)
+        with self.mock_mail_gateway(), self.smtp_down():
+            ticket._send_acknowledgement()
+        self.assertFalse(self._mails, "nothing was sent")
+        ack = self._new_mails
+        self.assertEqual(len(ack), 1)
+        self.assertEqual(ack.state, "outgoing", "back in the queue, not failed")
+        self.assertIn("Connection refused", ack.failure_reason)
+        self.assertEqual(self.notifications(ack).notification_status, "ready")
+        self.assertFalse(ticket.ack_pending, "the acknowledgement is not posted twice")
+        queue = self.env.ref("mail.ir_cron_mail_scheduler_action")
+        self.assertTrue(
+            self.env["ir.cron.trigger"].search_count([("cron_id", "=", queue.id)]),
+            "the mail queue tries again",
+        )
+
+        with self.mock_mail_gateway(), self.smtp_down():
+            self.env["mail.mail"].process_email_queue()
+        self.assertFalse(self._mails)
+        self.assertEqual(ack.state, "outgoing", "still waiting while the server is down")
+
+        with self.mock_mail_gateway():
+            self.env["mail.mail"].process_email_queue()
+            self.env["mail.mail"].process_email_queue()
+        self.assertEqual(len(self._mails), 1, "sent once the server is back, once")
+        self.assertEqual(self._mails[0]["subject"], f"[{ticket.number}] {ticket.name}")
+        self.assertEqual(ack.state, "sent")
+        self.assertEqual(self.notifications(ack).notification_status, "sent")
+
+    @mute_logger("odoo.addons.mail.models.mail_mail", "odoo.addons.mail_ticket.models.mail_mail")
+    def test_other_mails_fail_as_in_odoo(self):
+        ticket = self._create_customer_ticket()
+        Mail = self.env["mail.mail"]
+        other = Mail.create({"email_to": "x@example.com", "subject": "Other", "body_html": "x"})
+        old = Mail.create(
+            {"email_to": "x@example.com", "subject": "Old", "model": "mail.ticket"}
+            | {"res_id": ticket.id, "body_html": "x"}
+        )
+        self.env.cr.execute(
+            "UPDATE mail_mail SET create_date = NOW() - INTERVAL '3 days' WHERE id = %s",
+            [old.id],
+        )
+        old.invalidate_recordset(["create_date"])
+        with self.mock_mail_gateway(), self.smtp_down():
+            (other + old).send()
+        self.assertEqual((other.state, old.state), ("exception", "exception"))
