@@ -202,8 +202,13 @@ class TestUnsentAcknowledgement(MailTicketCommon):
         Mail = self.env["mail.mail"]
         other = Mail.create({"email_to": "x@example.com", "subject": "Other", "body_html": "x"})
         old = Mail.create(
-            {"email_to": "x@example.com", "subject": "Old", "model": "mail.ticket"}
-            | {"res_id": ticket.id, "body_html": "x"}
+            {
+                "email_to": "x@example.com",
+                "subject": "Old",
+                "body_html": "x",
+                "model": "mail.ticket",
+                "res_id": ticket.id,
+            }
         )
         self.env.cr.execute(
             "UPDATE mail_mail SET create_date = NOW() - INTERVAL '3 days' WHERE id = %s",
