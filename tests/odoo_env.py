@@ -9,15 +9,19 @@ committed.
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
 from pathlib import Path
 
+import psycopg2
 import pytest
+from mailbed import free_port  # tests/ is on sys.path
 
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
@@ -159,3 +163,138 @@ def ticket_server(odoo_db, odoo_smtp, imap_account):
         servers = env["fetchmail.server"].browse(created).exists()
         env["mail.ticket"].search([("fetchmail_server_id", "in", servers.ids)]).unlink()
         servers.unlink()
+
+
+def _postgres_bin():
+    """Directory of initdb and pg_ctl: $MAIL_TICKET_PG_BIN, else Debian's newest version."""
+    if os.environ.get("MAIL_TICKET_PG_BIN"):
+        return Path(os.environ["MAIL_TICKET_PG_BIN"])
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: float(path.parts[-3])
+    )
+    if installed:
+        return installed[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _postgres_bin()
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster on a free loopback port, for tests that restart it.
+
+    The machine's shared cluster is never stopped: this one lives in its own directory
+    (``initdb``), runs as the ``postgres`` OS user when the tests run as root (initdb
+    refuses root), trusts local connections as its superuser ``user``, and is removed
+    with its directory by :meth:`destroy`.
+    fsync is off: a restart (even ``immediate``) kills processes, not the kernel, so the
+    page cache keeps every committed write.
+    """
+
+    def __init__(self, user, port=None):
+        self.user = user
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="mail-ticket-pg-"))
+        self.data = self.directory / "data"
+        self.log = self.directory / "postgres.log"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+
+    def _run(self, *argv, **kwargs):
+        command = [str(argv[0]), *map(str, argv[1:])]
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(
+            command, check=True, stdin=subprocess.DEVNULL, capture_output=True, **kwargs
+        )
+
+    def start(self):
+        self._run(
+            PG_BIN / "initdb", "-D", self.data, "-U", self.user, "-A", "trust",
+            "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+        )  # fmt: skip
+        options = (
+            f"-p {self.port} -c listen_addresses={self.host} -k {self.directory} "
+            "-c fsync=off -c full_page_writes=off"
+        )
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
+        return self
+
+    def restart(self, mode="immediate"):
+        """Restart the cluster: every connection is cut, open transactions are lost."""
+        # its options are kept from the start; the log must be named again, or the
+        # new server would write to (and hold open) our pipe
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-m", mode, "-w", "restart")
+
+    def destroy(self):
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.destroy()
+            raise
+
+    def __exit__(self, *exc_info):
+        self.destroy()
+
+    def connect(self, dbname):
+        connection = psycopg2.connect(host=self.host, port=self.port, user=self.user, dbname=dbname)
+        connection.autocommit = True
+        return connection
+
+    def copy_database(self, source, target):
+        """Copy database ``source`` of Odoo's cluster into this one as ``target``."""
+        self._run(PG_BIN / "createdb", "-h", self.host, "-p", self.port, "-U", self.user, target)
+        # connect to the source as Odoo does (libpq's PG* variables fill what it leaves)
+        origin = [
+            f"--{option}={config[key]}"
+            for option, key in (("host", "db_host"), ("port", "db_port"), ("username", "db_user"))
+            if config[key]
+        ]
+        dump = subprocess.Popen(
+            [PG_BIN / "pg_dump", "--no-owner", "--no-privileges", *origin, source],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        restore = subprocess.run(
+            [
+                PG_BIN / "psql", "-q", "-X", "-v", "ON_ERROR_STOP=1",
+                "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", target,
+            ],
+            stdin=dump.stdout, capture_output=True,
+        )  # fmt: skip
+        dump.stdout.close()
+        dump_error = dump.stderr.read()
+        if dump.wait() or restore.returncode:
+            raise RuntimeError(
+                f"copying {source} failed: {dump_error.decode()} {restore.stderr.decode()}"
+            )
+
+    def spawn(self, dbname, *args):
+        """Start tests/odoo_worker.py on database ``dbname`` of this cluster."""
+        command = [
+            sys.executable,
+            str(WORKER),
+            "--db",
+            dbname,
+            "--addons-path",
+            config["addons_path"]
+            if isinstance(config["addons_path"], str)
+            else ",".join(config["addons_path"]),
+            "--db-host",
+            self.host,
+            "--db-port",
+            str(self.port),
+            "--db-user",
+            self.user,
+            *map(str, args),
+        ]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -3,6 +3,7 @@
     python tests/odoo_worker.py --db DB --addons-path P [--db-host H --db-port N --db-user U]
         cron             run "Mail: Fetchmail Service" as the scheduler would
         fetch-now ID     press "Fetch Now" on mail server ID
+        drain ID         run the cron until mail server ID's last fetch left nothing
 
 The tests kill it with SIGKILL in the middle of a run, or run two at once.
 """
@@ -22,7 +23,7 @@ def main():
     parser.add_argument("--db-host", default="")
     parser.add_argument("--db-port", default="")
     parser.add_argument("--db-user", default="")
-    parser.add_argument("command", choices=["cron", "fetch-now"])
+    parser.add_argument("command", choices=["cron", "fetch-now", "drain"])
     parser.add_argument("server_id", nargs="?", type=int)
     args = parser.parse_args()
 
@@ -36,9 +37,25 @@ def main():
         env = api.Environment(cr, SUPERUSER_ID, {})
         if args.command == "cron":
             env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+        elif args.command == "drain":
+            drain(env, args.server_id)
         else:
             env["fetchmail.server"].browse(args.server_id).fetch_mail()
     print("worker done", flush=True)
+
+
+def drain(env, server_id, max_runs=30):
+    """Run the fetchmail cron until the server's last fetch left no mail behind."""
+    cron = env.ref("mail.ir_cron_mail_gateway_action")
+    for runs in range(1, max_runs + 1):
+        cron.method_direct_trigger()
+        env.cr.commit()  # a new snapshot, that sees what the run committed
+        env.invalidate_all()
+        last_run = env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids[:1]
+        if last_run and not last_run.error and not last_run.left_count:
+            print(f"drained in {runs} run(s)", flush=True)
+            return
+    raise SystemExit(f"mail server {server_id} does not drain in {max_runs} cron runs")
 
 
 if __name__ == "__main__":

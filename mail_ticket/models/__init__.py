@@ -1,5 +1,6 @@
 from . import (
     fetchmail_server,
+    mail_mail,
     mail_thread,
     mail_ticket,
     mail_ticket_comment,

@@ -3,6 +3,7 @@ import os
 import re
 import time
 from collections import Counter
+from datetime import timedelta
 from imaplib import IMAP4
 
 from odoo import api, fields, models, tools
@@ -24,6 +25,7 @@ MANUAL_FETCH_LIMIT = 500  # "Fetch Now" leaves the rest to the cron
 SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option names
 SECRET_OPTION = "mail_ticket_password_{key}"  # in odoo.conf
 SECRET_ENVIRON = "MAIL_TICKET_PASSWORD_{KEY}"  # in the environment of the Odoo process
+DEFAULT_ALERT_MINUTES = 60  # a mailbox failing that long is reported
 
 
 class FetchmailServer(models.Model):
@@ -121,6 +123,13 @@ class FetchmailServer(models.Model):
     ticket_inbound_ids = fields.One2many("mail.ticket.inbound", "server_id", string="Fetched Mails")
     ticket_failed_count = fields.Integer(
         string="Failed Mails", compute="_compute_ticket_failed_count"
+    )
+    date_ticket_alert = fields.Datetime(
+        string="Failure Reported On",
+        readonly=True,
+        copy=False,
+        help="When the administrators were told that this mailbox fails; cleared, with a "
+        "second message, once it works again.",
     )
 
     @api.depends("object_id")
@@ -579,11 +588,22 @@ class FetchmailServer(models.Model):
         self.env["ir.cron"]._commit_progress()
 
     def _ticket_record_connection_state(self, error):
-        """Keep the last general error on the server, as Odoo's fetch does."""
+        """Keep the last general error on the server, as Odoo's fetch does, and tell the
+        administrators once when the mailbox has failed for too long, then when it works."""
         now = fields.Datetime.now()
         if error is None:
-            self.write({"date": now, "error_date": False, "error_message": False})
-        elif not self.error_date:
+            if self.date_ticket_alert:
+                self._ticket_notify_mailbox_state(recovered=True)
+            self.write(
+                {
+                    "date": now,
+                    "error_date": False,
+                    "error_message": False,
+                    "date_ticket_alert": False,
+                }
+            )
+            return
+        if not self.error_date:
             self.write(
                 {"date": now, "error_date": now, "error_message": exception_to_unicode(error)}
             )
@@ -591,4 +611,48 @@ class FetchmailServer(models.Model):
             self.set_draft()
             self.env["ir.cron"]._notify_admin(
                 f"Deactivating fetchmail {self.server_type} server {self.name} (too many failures)"
+            )
+        if not self.date_ticket_alert and self.error_date <= now - self._ticket_alert_delay():
+            self._ticket_notify_mailbox_state(error=error)
+            self.date_ticket_alert = now
+
+    @api.model
+    def _ticket_alert_delay(self):
+        """How long a mailbox may fail before the administrators are told (a setting)."""
+        minutes = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("mail_ticket.mailbox_alert_minutes", DEFAULT_ALERT_MINUTES)
+        )
+        return timedelta(minutes=max(int(minutes), 0))
+
+    def _ticket_notify_mailbox_state(self, error=None, recovered=False):
+        """Tell the administrators in their Discuss channel, where Odoo reports mailboxes it
+        deactivates, and the Helpdesk managers in their inbox: they miss the tickets."""
+        self.ensure_one()
+        if recovered:
+            subject = self.env._("Mailbox %(name)s works again", name=self.name)
+            body = self.env._(
+                "Mail server %(name)s works again since %(date)s: its new mails become "
+                "tickets again.",
+                name=self.name,
+                date=tools.format_datetime(self.env, fields.Datetime.now()),
+            )
+        else:
+            subject = self.env._("Mailbox %(name)s fails", name=self.name)
+            body = self.env._(
+                "Mail server %(name)s has failed since %(date)s: %(error)s. No mail of this "
+                "mailbox becomes a ticket until an administrator corrects its settings or "
+                "the mail server is reachable again; its fetch history shows every attempt.",
+                name=self.name,
+                date=tools.format_datetime(self.env, self.error_date),
+                error=exception_to_unicode(error) if error else self.error_message,
+            )
+        self.env["ir.cron"]._notify_admin(body)  # logged there too
+        managers = self.env.ref("mail_ticket.mail_ticket_group_manager").all_user_ids.filtered(
+            lambda user: not user.share and not user._is_system()
+        )
+        if managers:
+            self.env["mail.thread"].sudo().message_notify(
+                subject=subject, body=body, partner_ids=managers.partner_id.ids
             )

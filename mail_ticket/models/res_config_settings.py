@@ -19,6 +19,14 @@ class ResConfigSettings(models.TransientModel):
         help="At most that many acknowledgements go to one sender in an hour, so that "
         "two auto-responders cannot ping-pong through the helpdesk.",
     )
+    mail_ticket_mailbox_alert_minutes = fields.Integer(
+        string="Report a Failing Mailbox After (minutes)",
+        config_parameter="mail_ticket.mailbox_alert_minutes",
+        default=60,
+        help="When a ticket mailbox cannot be read (connection, login or folder) for that "
+        "long, the administrators and the Helpdesk managers are told once, and again when "
+        "it works again.",
+    )
 
     mail_ticket_authserv_id = fields.Char(
         string="Trusted Mail Servers",

@@ -1,5 +1,6 @@
 from . import (
     test_conversation,
+    test_faults,
     test_fetchmail,
     test_inbound_security,
     test_mail_gateway,
