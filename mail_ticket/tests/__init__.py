@@ -1,6 +1,7 @@
 from . import (
     test_conversation,
     test_fetchmail,
+    test_first_run,
     test_mail_gateway,
     test_mail_ticket,
     test_performance,
