@@ -35,5 +35,10 @@
             "mail_ticket/static/tests/tours/**/*",
         ],
     },
+    "images": [
+        "static/description/banner.png",
+        "static/description/screenshot_tickets_kanban.png",
+        "static/description/screenshot_ticket_form.png",
+    ],
     "application": True,
 }
