@@ -13,7 +13,8 @@ emphasis. Anything else it does not guess at: it stops with the fragment and lin
     python tools/gen_readme.py [--addon mail_ticket]            write README.rst
     python tools/gen_readme.py --check [--addon mail_ticket]    fail when README.rst is
         not what the fragments give, or is not valid reStructuredText (docutils, warnings
-        count as errors); ./dev lint runs this
+        count as errors), or when it, the store page or the manifest's images show a
+        picture that does not exist; ./dev lint runs this
 """
 
 import argparse
@@ -195,6 +196,20 @@ def generate(addon_dir):
     return "\n".join(out)
 
 
+def missing_pictures(addon_dir, readme):
+    """Pictures that README.rst, the store page or the manifest's ``images`` name but that
+    do not exist (paths relative to the addon, or to static/description/ in index.html)."""
+    names = re.findall(r"^\.\. image:: (\S+)$", readme, re.MULTILINE)
+    names += read_manifest(addon_dir).get("images", [])
+    store_page = addon_dir / "static" / "description" / "index.html"
+    if store_page.is_file():
+        names += [
+            f"static/description/{src}"
+            for src in re.findall(r'<img[^>]* src="([^"]+)"', store_page.read_text())
+        ]
+    return [name for name in names if "://" not in name and not (addon_dir / name).is_file()]
+
+
 def rst_problems(text, source):
     """docutils' warnings and errors on ``text`` (none when it is valid)."""
     stream = io.StringIO()
@@ -224,13 +239,8 @@ def main(argv=None):
     except FragmentError as error:
         print(f"gen_readme: {error}", file=sys.stderr)
         return 1
-    missing = [
-        path
-        for path in re.findall(r"^\.\. image:: (\S+)$", text, re.MULTILINE)
-        if "://" not in path and not (addon_dir / path).is_file()
-    ]
-    if missing:
-        print(f"gen_readme: images missing in {args.addon}/: {', '.join(missing)}", file=sys.stderr)
+    if missing := missing_pictures(addon_dir, text):
+        print(f"gen_readme: missing pictures: {', '.join(missing)}", file=sys.stderr)
         return 1
     if problems := rst_problems(text, target):
         print("\n".join(["gen_readme: README.rst would not be valid:", *problems]), file=sys.stderr)

@@ -371,6 +371,9 @@ def main():
         try:
             dovecot.add_user(*SUPPORT)
             args.smtp_port = smtp.port
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", args.http_port)) == 0:
+                    raise SystemExit(f"port {args.http_port} is taken: set another one")
             content = make_content(args, dovecot.account(*SUPPORT))
             server = subprocess.Popen(
                 [sys.executable, "-m", "odoo", "-d", args.db, f"--addons-path={args.addons_path}",
