@@ -39,6 +39,7 @@ import websocket
 from markupsafe import Markup
 
 from odoo import SUPERUSER_ID, api
+from odoo.fields import Command
 from odoo.modules.registry import Registry
 from odoo.tools import config
 
@@ -155,9 +156,14 @@ def make_content(args, imap):
         env = api.Environment(cr, SUPERUSER_ID, {})
         printer = env["mail.ticket"].search([("name", "=", CUSTOMER_MAILS[0][1])])
         admin = env.ref("base.user_admin")
-        printer.write({"user_id": admin.id, "priority": "2"})
-        printer.stage_id = env.ref("mail_ticket.stage_in_progress")
-        printer.tag_ids = env.ref("mail_ticket.mail_ticket_tag_printer", raise_if_not_found=False)
+        printer.write(
+            {
+                "user_id": admin.id,
+                "priority": "2",
+                "stage_id": env.ref("mail_ticket.stage_in_progress").id,
+                "tag_ids": [Command.set(env.ref("mail_ticket.mail_ticket_tag_printer").ids)],
+            }
+        )
         answer = printer.with_user(admin).message_post(
             body=ANSWER, message_type="comment", subtype_xmlid="mail.mt_comment"
         )
