@@ -2,7 +2,11 @@
 
 Nothing here is Odoo-specific (Odoo fixtures live in tests/odoo_env.py).
 
-* ``dovecot`` (session): a private Dovecot on 127.0.0.1, see :class:`mailbed.Dovecot`.
+* ``dovecot`` (session): a private Dovecot on 127.0.0.1, see :class:`mailbed.Dovecot`;
+  besides passwords it accepts OAuth 2.0 (XOAUTH2) logins with the access tokens issued
+  by ``oauth_tokens``.
+* ``oauth_tokens`` (session): its token introspection endpoint on loopback, a
+  :class:`mailbed.TokenIntrospection` (``issue(login)``, ``revoke(token)``).
 * ``imap_account`` (function): a fresh account on it, a :class:`mailbed.ImapAccount`
   (``login``, ``password``, ``host``, ``port``, ``append()``, ``uids()``, ``flags()``,
   ``folders()``, ``uidvalidity()``, ``fetch()``, ``client()``).
@@ -19,7 +23,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from mailbed import Dovecot, SmtpSink  # tests/ is on sys.path (rootdir conftest)
+from mailbed import (
+    Dovecot,
+    SmtpSink,
+    TokenIntrospection,
+)  # tests/ is on sys.path (rootdir conftest)
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +45,14 @@ def mailbed_dir():
 
 
 @pytest.fixture(scope="session")
-def dovecot(mailbed_dir):
-    with Dovecot(mailbed_dir / "imap") as server:
+def oauth_tokens():
+    with TokenIntrospection() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def dovecot(mailbed_dir, oauth_tokens):
+    with Dovecot(mailbed_dir / "imap", introspection=oauth_tokens) as server:
         yield server
 
 

@@ -8,7 +8,11 @@ Plain Python (stdlib, plus aiosmtpd run as a subprocess); nothing here imports O
   with a self-signed certificate is offered too.  Accounts (one passwd-file each) can be
   added while the server runs.  Helper methods (``append``, ``uids``, ``flags``, ...)
   inspect mailboxes through IMAP, read-only, so they neither set ``\\Seen`` nor claim
-  ``\\Recent``.
+  ``\\Recent``.  Given a :class:`TokenIntrospection` endpoint, it also accepts OAuth 2.0
+  logins (SASL ``XOAUTH2`` / ``OAUTHBEARER``, as Microsoft 365 and Gmail mailboxes use
+  them) with the access tokens that endpoint issued; password logins keep working.
+* :class:`TokenIntrospection` is that endpoint: an RFC 7662 token introspection service
+  on loopback (stdlib ``http.server`` in a thread), which issues and revokes tokens.
 * :class:`SmtpSink` runs ``python -m aiosmtpd`` with the stock ``Mailbox`` handler: every
   message received is stored in a Maildir *before* the server answers ``250``, so a test
   can read it right after ``sendmail()`` returns.
@@ -36,6 +40,7 @@ import email.utils
 import grp
 import imaplib
 import itertools
+import json
 import os
 import pwd
 import re
@@ -48,9 +53,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
@@ -59,6 +66,7 @@ __all__ = [
     "ImapAccount",
     "MailbedError",
     "SmtpSink",
+    "TokenIntrospection",
     "free_port",
     "imap_utf7_decode",
     "imap_utf7_encode",
@@ -274,7 +282,7 @@ log_path = {log}
 {ssl_block}
 # plain LOGIN without TLS on the imap port (Odoo fetchmail with is_ssl off)
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 auth_failure_delay = 0
 auth_username_format = %Lu
 # the reason of every failed login goes to the log
@@ -323,7 +331,7 @@ service anvil {{
     mode = 0
   }}
 }}
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=SHA512-CRYPT {users}/%u
 }}
@@ -331,6 +339,23 @@ userdb {{
   driver = static
   args = uid={mail_user} gid={mail_group} home={mail_dir}/%u
 }}
+"""
+
+# Only for the OAuth mechanisms; LOGIN and PLAIN still go to the passwd-files.
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {config}
+}}
+"""
+
+_OAUTH2_CONFIG = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -358,9 +383,12 @@ class Dovecot:
         imaps_port: int | None = None,
         *,
         ssl: bool = True,
+        introspection: TokenIntrospection | None = None,
     ):
         self.directory = Path(directory).resolve()
         self.port = imap_port or free_port()
+        #: OAuth 2.0 logins are checked against this endpoint (None: passwords only).
+        self.introspection = introspection
         #: IMAPS port (self-signed certificate), or None when ``ssl=False`` or no openssl.
         self.imaps_port = (imaps_port or free_port()) if ssl and OPENSSL else None
         self.config = self.directory / "dovecot.conf"
@@ -503,7 +531,15 @@ class Dovecot:
                 f"default_internal_group = {self._mail_group}\n"
                 f"default_login_user = {self._mail_user}"
             )
+        auth_mechanisms, oauth2_passdb = "plain login", ""
+        if self.introspection:
+            oauth2_conf = self.directory / "oauth2.conf.ext"
+            oauth2_conf.write_text(_OAUTH2_CONFIG.format(url=self.introspection.url))
+            auth_mechanisms += " xoauth2 oauthbearer"
+            oauth2_passdb = _OAUTH2_PASSDB.format(config=oauth2_conf)
         config = _CONFIG.format(
+            auth_mechanisms=auth_mechanisms,
+            oauth2_passdb=oauth2_passdb,
             host=self.host,
             port=self.port,
             imaps_port=self.imaps_port or 0,
@@ -754,6 +790,137 @@ class ImapAccount:
 
     def uidvalidity(self, folder: str = "INBOX") -> int:
         return self.server.uidvalidity(self.login, self.password, folder)
+
+
+# ------------------------------------------------------------- OAuth introspection
+
+
+class TokenIntrospection:
+    """OAuth 2.0 token introspection (RFC 7662) on 127.0.0.1, for Dovecot's oauth2 passdb.
+
+    Stands in for the identity provider (Microsoft Entra ID, Google): it issues access
+    tokens for a login and answers Dovecot's ``POST /introspect`` (form field ``token``)
+    with ``{"active": "true", "username": <login>}`` for a token it issued and has not
+    revoked, ``{"active": "false"}`` otherwise.  ``checked`` lists the tokens Dovecot asked
+    about, in order.  ``POST /token`` is the provider's token endpoint for the
+    ``refresh_token`` grant (what Odoo's mail OAuth calls when an access token expires):
+    a new access token for a refresh token it issued, else HTTP 400 ``invalid_grant``.
+    A stdlib HTTP server in a daemon thread; a context manager.
+    """
+
+    host = HOST
+    path = "/introspect"
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.checked: list[str] = []
+        self._tokens: dict[str, str] = {}
+        self._refresh_tokens: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path}"
+
+    @property
+    def base_url(self) -> str:
+        """Where the token endpoint lives: ``<base_url>token``."""
+        return f"http://{self.host}:{self.port}/"
+
+    def issue(self, login: str) -> str:
+        """A new access token for ``login`` (lower-cased, as Dovecot reports logins)."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = login.lower()
+        return token
+
+    def issue_refresh(self, login: str) -> str:
+        """A new refresh token for ``login``."""
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._refresh_tokens[token] = login.lower()
+        return token
+
+    def revoke(self, token: str) -> None:
+        """From now on ``token`` (access or refresh) is refused: expired or withdrawn."""
+        with self._lock:
+            self._tokens.pop(token, None)
+            self._refresh_tokens.pop(token, None)
+
+    def _refresh(self, form: dict[str, list[str]]) -> tuple[int, dict]:
+        with self._lock:
+            login = self._refresh_tokens.get(form.get("refresh_token", [""])[0])
+        if form.get("grant_type") != ["refresh_token"] or not login:
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "The refresh token has expired or was revoked.",
+            }
+        return 200, {
+            "token_type": "Bearer",
+            "access_token": self.issue(login),
+            "refresh_token": form["refresh_token"][0],
+            "id_token": "",
+            "expires_in": 3600,
+        }
+
+    def _introspect(self, token: str) -> dict[str, str]:
+        with self._lock:
+            self.checked.append(token)
+            login = self._tokens.get(token)
+        return {"active": "true", "username": login} if login else {"active": "false"}
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                if self.path == endpoint.path:
+                    status, answer = 200, endpoint._introspect(form.get("token", [""])[0])
+                elif self.path == "/token":
+                    status, answer = endpoint._refresh(form)
+                else:
+                    self.send_error(404)
+                    return
+                body = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):  # no request lines on the test output
+                pass
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="mailbed-introspection", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            self._thread.join(STOP_TIMEOUT)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self._server else "stopped"
+        return f"<TokenIntrospection {self.url} {state}>"
 
 
 # ----------------------------------------------------------------------- SMTP sink

@@ -146,3 +146,31 @@ def test_smtp_outbox_is_emptied_and_keeps_order(smtp_outbox):
         smtp_outbox.wait_for(4, timeout=0.05)
     smtp_outbox.clear()
     assert smtp_outbox.messages() == []
+
+
+def test_oauth_logins(dovecot, imap_account, oauth_tokens):
+    """XOAUTH2 as Microsoft 365 and Gmail mailboxes log in, next to plain passwords."""
+
+    def xoauth2(token):
+        return f"user={imap_account.login}\x01auth=Bearer {token}\x01\x01".encode()
+
+    token = oauth_tokens.issue(imap_account.login)
+    with imaplib.IMAP4(imap_account.host, imap_account.port) as imap:
+        assert imap.authenticate("XOAUTH2", lambda _challenge: xoauth2(token))[0] == "OK"
+        assert imap.select("INBOX")[0] == "OK"
+    assert oauth_tokens.checked[-1] == token  # Dovecot asked the endpoint
+    # a token for another account does not open this one
+    other = oauth_tokens.issue("someone-else@example.com")
+    with (
+        imaplib.IMAP4(imap_account.host, imap_account.port) as imap,
+        pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"),
+    ):
+        imap.authenticate("XOAUTH2", lambda _challenge: xoauth2(other))
+    # a revoked token is refused, the password still works
+    oauth_tokens.revoke(token)
+    with (
+        imaplib.IMAP4(imap_account.host, imap_account.port) as imap,
+        pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"),
+    ):
+        imap.authenticate("XOAUTH2", lambda _challenge: xoauth2(token))
+    imap_account.client().logout()

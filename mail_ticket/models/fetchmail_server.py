@@ -26,6 +26,8 @@ SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option nam
 SECRET_OPTION = "mail_ticket_password_{key}"  # in odoo.conf
 SECRET_ENVIRON = "MAIL_TICKET_PASSWORD_{KEY}"  # in the environment of the Odoo process
 DEFAULT_ALERT_MINUTES = 60  # a mailbox failing that long is reported
+# server types of Odoo's microsoft_outlook and google_gmail: IMAP with an OAuth access token
+OAUTH_SERVER_TYPES = ("outlook", "gmail")
 
 
 class FetchmailServer(models.Model):
@@ -409,7 +411,7 @@ class FetchmailServer(models.Model):
         left, error = 0, None
         connection = message_cr = None
         try:
-            connection = self._connect__()
+            connection = self._ticket_connect()
             mailbox = ImapMailbox(connection, self.ticket_folder)
             mailbox.select()
             # mails are processed in their own transactions, the server stays locked
@@ -466,6 +468,34 @@ class FetchmailServer(models.Model):
         if counts["created"] and self.ticket_send_ack:
             self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
         return left, error
+
+    def _ticket_connect(self):
+        """Log in; tell the admins when an OAuth mailbox's token is refused or expired."""
+        try:
+            return self._connect__()
+        except (IMAP4.error, UserError) as error:
+            if (
+                self.server_type in OAUTH_SERVER_TYPES
+                and not isinstance(error, IMAP4.abort)
+                and not self.error_date  # once, when the mailbox starts failing
+            ):
+                self._ticket_notify_oauth_failure(error)
+            raise
+
+    def _ticket_notify_oauth_failure(self, error):
+        """An access token is refused by the mail server (IMAP ``AUTHENTICATIONFAILED``), or
+        could not be renewed (the refresh token expired or was revoked): only an admin
+        signing in to the mail provider again can fix it."""
+        self.env["ir.cron"]._notify_admin(
+            self.env._(
+                "Mail server %(name)s cannot log in to %(user)s any more: its OAuth access "
+                "was refused (%(error)s). Open the mail server, sign in to the mail provider "
+                "again and press Test & Confirm.",
+                name=self.name,
+                user=self.user,
+                error=exception_to_unicode(error),
+            )
+        )
 
     def _ticket_fetch_mailbox(self, mailbox, counts, remaining_others, limit):
         """Process the selected folder; return how many mails are left for the next run."""

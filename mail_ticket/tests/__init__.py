@@ -2,6 +2,7 @@ from . import (
     test_conversation,
     test_faults,
     test_fetchmail,
+    test_first_run,
     test_inbound_security,
     test_mail_gateway,
     test_mail_ticket,
