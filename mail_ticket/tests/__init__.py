@@ -2,6 +2,7 @@ from . import (
     test_conversation,
     test_fetchmail,
     test_mail_gateway,
+    test_mail_repair,
     test_mail_ticket,
     test_performance,
     test_portal,
