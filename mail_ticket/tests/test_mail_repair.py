@@ -43,6 +43,7 @@ class TestMailRepair(BaseCase):
             ("iso-0646-6", b"", "ascii"),
             # no text codec: decided by the bytes
             ("base64", b"plain", "ascii"),
+            ("unicode_escape", b"\\ud800", "ascii"),  # would give a lone surrogate
             ("idna", "Grüße".encode(), "utf-8"),
             ("unknown-8bit", "Grüße".encode(), "utf-8"),
             ("x-no-such-charset", "Здравствуйте, принтер сломался".encode("koi8-r"), "koi8-r"),

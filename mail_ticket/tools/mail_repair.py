@@ -100,6 +100,9 @@ _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 _ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
 _JUNK_RE = re.compile(r"[^a-z0-9_.:-].*$")
 _Q_HEX_RE = re.compile(rb"=([0-9A-Fa-f]{2})")
+#: Python codecs that are no charset: they turn bytes into lone surrogates, which
+#: PostgreSQL refuses.
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape"})
 _SAMPLE = b"\x1b$B\x80 abc \xc3\xa9\xff"
 
 
@@ -114,7 +117,7 @@ def _usable(name):
         _SAMPLE.decode(info.name, "replace")
     except (LookupError, ValueError, TypeError, UnicodeError):
         return None
-    return info.name
+    return None if info.name in _NOT_CHARSETS else info.name
 
 
 @functools.lru_cache(maxsize=256)
@@ -304,9 +307,7 @@ def _repair_part(part, repairs):
         maintype = "text"
     if maintype != "text":
         return
-    charset = part.get_param("charset")
-    if isinstance(charset, tuple):  # RFC 2231 encoded parameter
-        charset = charset[2]
+    charset = part.get_param("charset")  # RFC 2231 decoded by the policy: a str
     if charset and _usable(str(charset)):
         return
     if not charset:
