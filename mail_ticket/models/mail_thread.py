@@ -45,12 +45,18 @@ class MailThread(models.AbstractModel):
         """Repair what the gateway could not read (unknown charsets, header parser
         errors, impossible dates...) before Odoo parses the mail; a well-formed mail is
         left as it is. The mail's source, as received, is not changed."""
-        if isinstance(message, EmailMessage) and (repairs := repair_message(message)):
-            _logger.info(
-                "Repaired mail %s before parsing: %s",
-                message.get("Message-Id", failobj=""),
-                ", ".join(repairs),
-            )
+        if isinstance(message, EmailMessage):
+            try:
+                repairs = repair_message(message)
+            except Exception:  # a repair that fails must not fail a mail Odoo may read
+                _logger.warning("Could not repair an incoming mail", exc_info=True)
+                repairs = None
+            if repairs:
+                _logger.info(
+                    "Repaired mail %s before parsing: %s",
+                    message.get("Message-Id", failobj=""),
+                    ", ".join(repairs),
+                )
         return super().message_parse(message, save_original=save_original)
 
     @api.model

@@ -87,10 +87,19 @@ class TestMailRepair(BaseCase):
             + b"Content-Type: text/plain; charset=ansi_x3.110-1983\r\n\r\nGr\xfc\xdfe\r\n"
         )
         self.assertEqual(
-            repair_message(message), ["header Subject", "charset ansi_x3.110-1983 as iso8859-1"]
+            repair_message(message),
+            ["header Subject", "charset 'ansi_x3.110-1983' as iso8859-1"],
         )
         self.assertEqual(message["Subject"], "Grüße")
         self.assertEqual(message.get_content().strip(), "Grüße")
+
+    def test_empty_charset(self):
+        message = parse(
+            HEADERS % {b"msg_id": b"1", b"subject": b"x"}
+            + b'Content-Type: text/plain; charset=""\r\n\r\nHallo\r\n'
+        )
+        self.assertEqual(repair_message(message), ["charset '' as utf-8"])
+        self.assertEqual(message.get_content().strip(), "Hallo")
 
     def test_eight_bit_without_charset(self):
         text = "Der Drucker im Büro druckt nur noch leere Seiten, schöne Grüße aus Köln."
@@ -121,6 +130,8 @@ class TestMailRepair(BaseCase):
             (b"Sun, 1 Jan 0 00:00:00 +0000", "Sat, 01 Jan 2000 00:00:00 +0000"),
             (b"Thu, 1 Apr 0099 00:00:00 %z", "Thu, 01 Apr 1999 00:00:00 -0000"),
             (b"Sat, 1 Jan 1 BC", "Sat, 1 Jan 1 BC"),
+            # the parser renders this one as year 100, and Odoo reads that rendering
+            (b"Tue, 19 Apr boundary=2016 15:37:12 +0100", "Wed, 19 Apr 2000 15:37:12 -0000"),
         ]:
             with self.subTest(date=date):
                 message = parse(

@@ -5,16 +5,18 @@ Odoo's gateway reads them all: a charset Python does not know (``ansi_x3.110-198
 ``_iso-2022-jp$ESC``) makes ``get_content()`` raise ``LookupError``; some malformed
 address lists make the header parser raise ``AttributeError`` (a known CPython bug);
 a ``multipart`` without boundary or a ``message/rfc822`` that is no message keeps a
-string where a list of parts is expected; a ``Date`` with a three-digit year reaches
-``strftime`` and comes back unparseable; an unknown main type has no content handler.
+string where a list of parts is expected; a ``Date`` with a three-digit year is written
+as a short year and cannot be read back (``stray % in format``); an unknown main type
+has no content handler.
 
 :func:`repair_message` walks an :class:`email.message.EmailMessage` once and fixes only
-what is broken: a well-formed mail is left exactly as it was (no payload is decoded,
-headers are read once). The original bytes are not touched; callers keep them.
+what is broken: a well-formed mail is left exactly as it was. It decodes no payload of a
+well-formed mail and parses only the few headers the gateway parses too. The original
+bytes are not touched; callers keep them.
 
 Decoding falls back in this order: the charset as declared, a cleaned-up or known alias
-of it, detection with ``chardet`` (8-bit text), then UTF-8 when the bytes are valid
-UTF-8, and Latin-1 last, which maps every byte to a character and so loses nothing.
+of it, then the bytes decide: UTF-8 when they are valid UTF-8, else what ``chardet``
+detects, else Latin-1, which maps every byte to a character and so loses nothing.
 
 Pure Python: the standard library, ``chardet`` and ``dateutil`` (both required by
 Odoo), no Odoo.
@@ -27,7 +29,7 @@ import contextlib
 import functools
 import re
 import warnings
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 
 import chardet
 from dateutil import parser as date_parser
@@ -165,7 +167,7 @@ def decode_bytes(data, charset=None):
 
 
 def _decode_word(charset, encoding, text):
-    data = text.encode("ascii", "surrogateescape")
+    data = text.encode("utf-8", "surrogateescape")
     if encoding in "bB":
         try:
             data = base64.b64decode(data + b"=" * (-len(data) % 4))
@@ -197,22 +199,24 @@ def _decode_raw(text):
     return text if data.isascii() else decode_bytes(data)
 
 
-def _header_ok(policy, name, value):
-    """Whether Odoo can read this header: parsed, and decoded without loss."""
+def _read_header(policy, name, value):
+    """The header as Odoo reads it, or None when it cannot be read (the parser raises,
+    or decoding loses characters that a lenient decoding keeps)."""
     if name.lower() in UNSTRUCTURED_HEADERS and value.isascii() and "=?" not in value:
-        return True
+        return value  # plain ASCII text: read as it is, no parser needed
     try:
-        text = str(policy.header_fetch_parse(name, value))
+        header = policy.header_fetch_parse(name, value)
+        text = str(header)
     except Exception:  # any parser error makes the header unreadable
-        return False
-    return "\ufffd" not in text or "\ufffd" in str(value)
+        return None
+    return header if "\ufffd" not in text or "\ufffd" in str(value) else None
 
 
 def _repaired_header(policy, name, value):
     """A readable replacement for a broken header value, or None to drop it."""
     decoded = decode_header_value(value)
     candidates = [decoded]
-    if name.lower() not in {"subject"}:
+    if name.lower() != "subject":
         addresses = _ADDRESS_RE.findall(decoded)
         candidates.append(", ".join(f"<{address}>" for address in addresses))
         candidates.append(", ".join(addresses))
@@ -234,15 +238,16 @@ def _repair_headers(part, repairs):
         key = name.lower()
         if key not in PARSED_HEADERS:
             continue
-        if key == "date" and date is None:
-            date = value
-        if not _header_ok(part.policy, name, value):
+        header = _read_header(part.policy, name, value)
+        if header is None:
             broken.setdefault(key, name)
+        elif key == "date" and date is None:
+            date = header
     for key, name in broken.items():
         values = [value for header, value in part.raw_items() if header.lower() == key]
         del part[name]
         for value in values:
-            if not _header_ok(part.policy, name, value):
+            if _read_header(part.policy, name, value) is None:
                 value = _repaired_header(part.policy, name, value)
             if value is not None:
                 with contextlib.suppress(ValueError):  # a second From, Date...: dropped
@@ -250,49 +255,48 @@ def _repair_headers(part, repairs):
         repairs.append(f"header {name}")
     if "date" in broken:
         date = part.get("Date")
-    if date:
-        _repair_date(part, " ".join(str(date).split()), repairs)
+    if date is not None:
+        _repair_date(part, date, repairs)
 
 
-def _repair_date(part, value, repairs):
+def _repair_date(part, header, repairs):
     """A Date Odoo reads as a year before 1000 (``Mon, 2 Apr 101``) fails when stored:
     read a three-digit year as RFC 5322 section 4.3 says (+1900), else drop the date
     (Odoo then takes the time of reception, as for any unreadable date).
 
-    Odoo reads dates with dateutil's fuzzy parser; a date that the strict RFC 5322
-    parser reads into a four-digit year is taken as fine without asking dateutil."""
-    with contextlib.suppress(Exception):
-        if parsedate_to_datetime(value).year >= 1000:
+    Odoo reads the header's text (the parser's rendering of the date it understood)
+    with dateutil's fuzzy parser; dateutil is asked only when the strict parser did not
+    understand the date."""
+    moment = getattr(header, "datetime", None)
+    if moment is None:
+        try:
+            with warnings.catch_warnings():  # unknown time zone names: Odoo warns itself
+                warnings.simplefilter("ignore")
+                moment = date_parser.parse(str(header), fuzzy=True)
+        except Exception:  # Odoo catches any error of this parse itself
             return
-    try:
-        with warnings.catch_warnings():  # unknown time zone names: Odoo warns itself
-            warnings.simplefilter("ignore")
-            year = date_parser.parse(value, fuzzy=True).year
-    except Exception:  # Odoo catches any error of this parse itself
+    if moment.year >= 1000:
         return
-    if year >= 1000:
-        return
-    try:
-        date = parsedate_to_datetime(value)
-        if date.year < 1000:
-            date = date.replace(year=date.year + 1900)
-        fixed = format_datetime(date)
-    except (ValueError, TypeError, IndexError, OverflowError):
-        fixed = None
     del part["Date"]
-    if fixed:
-        part["Date"] = fixed
+    with contextlib.suppress(ValueError, OverflowError):  # no such day in that year
+        part["Date"] = format_datetime(moment.replace(year=moment.year + 1900))
     repairs.append("header Date")
 
 
-def _retype(part, content_type, repairs, why):
+def _retype(part, content_type, repairs, why, charset=None):
+    """Rewrite the Content-Type header (set_param cannot replace an empty value)."""
+    dropped = {"boundary", "charset"} if charset else {"boundary"}
     params = [
-        (key, value) for key, value in (part.get_params(failobj=[]) or [])[1:] if key != "boundary"
+        (key, value)
+        for key, value in (part.get_params(failobj=[]) or [])[1:]
+        if key.lower() not in dropped
     ]
     del part["Content-Type"]
     part["Content-Type"] = content_type
     for key, value in params:
         part.set_param(key, value)
+    if charset:
+        part.set_param("charset", charset)
     repairs.append(why)
 
 
@@ -308,18 +312,18 @@ def _repair_part(part, repairs):
     if maintype != "text":
         return
     charset = part.get_param("charset")  # RFC 2231 decoded by the policy: a str
-    if charset and _usable(str(charset)):
-        return
-    if not charset:
+    if charset is None:
         # Odoo reads text without charset as UTF-8: only 8-bit text that is not needs help
         data = part.get_payload(decode=True) or b""
         if data.isascii():
             return
         codec = _detect(data)
-    else:
+    elif _usable(str(charset)):
+        return
+    else:  # unknown, misspelled, or empty
         codec = _charset_from_name(str(charset)) or _detect(part.get_payload(decode=True) or b"")
-    part.set_param("charset", codec)
-    repairs.append(f"charset {charset or 'none'} as {codec}")
+    why = f"charset {'none' if charset is None else repr(charset)} as {codec}"
+    _retype(part, part.get_content_type(), repairs, why, charset=codec)
 
 
 def repair_message(message):
