@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from hostile_mail import HOSTILE, big_body  # noqa: E402
+from hostile_mail import HOSTILE, big_body, big_body_without_charset  # noqa: E402
 
 
 def mails():
@@ -31,6 +31,7 @@ def mails():
     return {
         "ordinary mail": lambda: make_mail("Drucker druckt nicht"),
         "20 MB body": big_body,
+        "20 MB 8-bit, no charset": big_body_without_charset,
         **{name: build for name, (build, _fragment) in HOSTILE.items()},
     }
 

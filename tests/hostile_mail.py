@@ -31,6 +31,18 @@ def big_body(megabytes=20):
     return _mail(b"Riesiges Protokoll", CRLF.join([line] * count))
 
 
+def big_body_without_charset(megabytes=20):
+    """20 MB of Latin-1 text that declares no charset: detection must stay cheap."""
+    line = "Grüße aus Köln: das Protokoll des Druckers im Büro, Zeile für Zeile.".encode("latin-1")
+    count = megabytes * 1024 * 1024 // (len(line) + 2)
+    return _mail(
+        b"Riesiges Protokoll ohne Zeichensatz",
+        CRLF.join([line] * count),
+        content_type=b"text/plain",
+        extra=b"\r\nContent-Transfer-Encoding: 8bit",
+    )
+
+
 def many_attachments(count=500):
     parts = [b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnbei die Dateien.\r\n"]
     for number in range(count):

@@ -5,7 +5,7 @@ customer mail; Odoo's fetchmail cron runs until the mailbox is drained. Their co
 measured by bench/hostile.py, not here.
 """
 
-from hostile_mail import HOSTILE, big_body
+from hostile_mail import HOSTILE, big_body, big_body_without_charset
 from odoo_env import make_mail
 from test_imap_ingestion import drain, inbound_of
 
@@ -48,21 +48,30 @@ def test_hostile_mails_become_tickets_and_block_nothing(odoo_db, ticket_server, 
     assert not imap_account.uids("INBOX", "UNSEEN"), "every mail is handled in the mailbox"
 
 
-def test_twenty_megabyte_body(odoo_db, ticket_server, imap_account):
+def test_twenty_megabyte_bodies(odoo_db, ticket_server, imap_account):
+    """Under the default 25 MB limit, processed: one declared UTF-8, one 8-bit Latin-1
+    text without charset (detected from a sample, as bench/hostile.py measures)."""
     server_id = ticket_server()
-    raw = big_body(20)
-    assert 20 * 1024 * 1024 <= len(raw) < 25 * 1024 * 1024, "under the default size limit"
-    big_uid = imap_account.append(raw)
-    after_uid = imap_account.append(make_mail("Normal nach dem Protokoll"))
+    uids = {}
+    for name, raw in (
+        ("Riesiges Protokoll", big_body(20)),
+        ("Riesiges Protokoll ohne Zeichensatz", big_body_without_charset(20)),
+    ):
+        assert 20 * 1024 * 1024 <= len(raw) < 25 * 1024 * 1024
+        uids[name] = (imap_account.append(raw), len(raw))
+        uids[f"Normal nach {name}"] = (imap_account.append(make_mail(f"Normal nach {name}")), 0)
     drain(odoo_db, server_id)
 
     with odoo_db.env() as env:
         by_uid = {inbound.uid: inbound for inbound in inbound_of(env, server_id)}
-        big = by_uid[big_uid]
-        assert_processed(big, "20 MB body")
-        assert big.state == "done" and big.size == len(raw)
-        assert big.ticket_id.name == "Riesiges Protokoll"
-        assert by_uid[after_uid].ticket_id.name == "Normal nach dem Protokoll"
+        for name, (uid, size) in uids.items():
+            inbound = by_uid[uid]
+            assert_processed(inbound, name)
+            assert inbound.state == "done" and inbound.ticket_id.name == name
+            if size:
+                assert inbound.size == size
+        latin1 = by_uid[uids["Riesiges Protokoll ohne Zeichensatz"][0]].ticket_id
+        assert "Grüße aus Köln" in latin1.description[:1000]
 
 
 def test_mailbox_action_failure_keeps_mails_processed(odoo_db, ticket_server, imap_account):

@@ -63,6 +63,9 @@ CHARSET_ALIASES = {
     "charset": None,
 }
 
+#: Bytes of 8-bit text given to chardet (about 0.3 s on 2 cores).
+DETECT_SAMPLE = 64 * 1024
+
 #: Content-Type main types that ``email.contentmanager.raw_data_manager`` can read
 #: (``multipart`` is walked, never read).
 READABLE_MAINTYPES = frozenset(
@@ -143,11 +146,13 @@ def _charset_from_name(name):
 
 
 def _detect(data):
-    """The codec of 8-bit text: UTF-8 if it is valid, else chardet's guess, else Latin-1."""
+    """The codec of 8-bit text: UTF-8 if it is valid, else chardet's guess, else Latin-1.
+
+    chardet reads a sample only: it takes seconds per megabyte."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
-        guess = chardet.detect(data)
+        guess = chardet.detect(data[:DETECT_SAMPLE])
     else:
         return "utf-8"
     confident = (guess.get("confidence") or 0) >= 0.5
