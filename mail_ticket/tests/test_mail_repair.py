@@ -120,6 +120,20 @@ class TestMailRepair(BaseCase):
         self.assertEqual(repair_message(message), ["header From"])
         self.assertEqual(str(message["From"]), "sylvie.lelitre@agrolait.example.com")
 
+    def test_broken_address_list(self):
+        for raw, expected in [
+            (b". <sylvie@agrolait.example.com>", "sylvie@agrolait.example.com"),
+            (
+                b". <sylvie@agrolait.example.com>, .. <hans@beispiel.example>",
+                "sylvie@agrolait.example.com, hans@beispiel.example",
+            ),
+            (b". <" + b"x" * 100000 + b">", None),  # no address at all: dropped
+        ]:
+            with self.subTest(raw=raw[:60]):
+                message = parse(b"From: " + raw + b"\r\nSubject: x\r\n\r\nHallo\r\n")
+                self.assertEqual(repair_message(message), ["header From"])
+                self.assertEqual(message["From"] and str(message["From"]), expected)
+
     def test_dates(self):
         for date, expected in [
             (b"Mon, 2 Apr 101 04:20:10 %z", "Mon, 02 Apr 2001 04:20:10 -0000"),

@@ -102,7 +102,7 @@ UNSTRUCTURED_HEADERS = frozenset({"subject", "references", "in-reply-to"})
 _ENCODED_WORD_RE = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _BETWEEN_WORDS_RE = re.compile(r"(?<=\?=)[ \t\r\n]+(?==\?)")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
-_ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:@]+@[^\s<>()\[\]\"',;:@]+")
+_ADDRESS_SEPARATORS_RE = re.compile(r"[\s<>()\[\]\"',;:]+")
 _JUNK_RE = re.compile(r"[^a-z0-9_.:-].*$")
 _Q_HEX_RE = re.compile(rb"=([0-9A-Fa-f]{2})")
 #: Python codecs that are no charset: they turn bytes into lone surrogates, which
@@ -222,7 +222,12 @@ def _repaired_header(policy, name, value):
     decoded = decode_header_value(value)
     candidates = [decoded]
     if name.lower() != "subject":
-        addresses = _ADDRESS_RE.findall(decoded)
+        # split, not findall: a pattern around "@" is quadratic on a long run without one
+        addresses = [
+            token
+            for token in _ADDRESS_SEPARATORS_RE.split(decoded)
+            if token.count("@") == 1 and not token.startswith("@") and not token.endswith("@")
+        ]
         candidates.append(", ".join(f"<{address}>" for address in addresses))
         candidates.append(", ".join(addresses))
     for candidate in candidates:
