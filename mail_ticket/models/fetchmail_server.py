@@ -395,7 +395,9 @@ class FetchmailServer(models.Model):
                 too_big = sizes.get(uid, 0) > max_bytes
                 if uid not in raws and not too_big:
                     continue  # expunged by another client meanwhile
-                inbound = Inbound._ingest(self, mailbox, uid, raws.pop(uid, None), sizes[uid])
+                raw = raws.pop(uid, None)
+                size = sizes.get(uid) or len(raw or b"")  # a size the server did not tell
+                inbound = Inbound._ingest(self, mailbox, uid, raw, size)
                 counts["fetched"] += 1
                 self._ticket_count(counts, inbound)
                 if inbound.state != "failed":
