@@ -540,7 +540,9 @@ class FetchmailServer(models.Model):
                 too_big = sizes.get(uid, 0) > max_bytes
                 if uid not in raws and not too_big:
                     continue  # expunged by another client meanwhile
-                inbound = Inbound._ingest(self, mailbox, uid, raws.pop(uid, None), sizes[uid])
+                raw = raws.pop(uid, None)
+                size = sizes.get(uid) or len(raw or b"")  # a size the server did not tell
+                inbound = Inbound._ingest(self, mailbox, uid, raw, size)
                 counts["fetched"] += 1
                 self._ticket_count(counts, inbound)
                 if inbound.state != "failed":
@@ -605,17 +607,55 @@ class FetchmailServer(models.Model):
         )
 
     def _ticket_apply_mailbox_action(self, mailbox, inbounds):
+        """Mark read, move or delete processed mails in the mailbox.
+
+        The mails stay processed whatever happens here: when the mailbox refuses, the
+        error is noted on them, ``mailbox_done`` stays unset so that the next run applies
+        the action again, and this run goes on.
+        """
         if not inbounds:
             return
         uids = inbounds.mapped("uid")
-        if self.ticket_processed_action == "move":
-            mailbox.move(uids, self.ticket_processed_folder)
-        elif self.ticket_processed_action == "delete":
-            mailbox.delete(uids)
+        try:
+            if self.ticket_processed_action == "move":
+                mailbox.move(uids, self.ticket_processed_folder)
+            elif self.ticket_processed_action == "delete":
+                mailbox.delete(uids)
+            else:
+                mailbox.mark_seen(uids)
+        except Exception as exc:  # noted on the mails, applied again by the next run
+            _logger.warning(
+                "After-processing action %s failed for %d mail(s) of %s on server %s",
+                self.ticket_processed_action,
+                len(uids),
+                mailbox.folder,
+                self.name,
+                exc_info=True,
+            )
+            failure = self.env._(
+                "The mail is processed, but the mailbox action after processing failed "
+                "(applied again on the next run): %(error)s",
+                error=exception_to_unicode(exc),
+            )
+            self._ticket_note_mailbox_failure(inbounds, failure)
         else:
-            mailbox.mark_seen(uids)
-        inbounds.sudo().write({"mailbox_done": True})
+            inbounds.sudo().write({"mailbox_done": True})
+            self._ticket_note_mailbox_failure(
+                inbounds.filtered(lambda i: i.error and (i.state == "done" or "\n" in i.error)),
+                False,
+            )
         self.env["ir.cron"]._commit_progress()
+
+    @api.model
+    def _ticket_note_mailbox_failure(self, inbounds, failure):
+        """Put ``failure`` (False: nothing) in the error of processed mails; an ignored
+        mail keeps the reason it was ignored for (its first line) above it."""
+        reasons = inbounds.grouped(
+            lambda i: i.state == "ignored" and (i.error or "").split("\n", 1)[0]
+        )
+        for reason, group in reasons.items():
+            note = "\n".join(filter(None, (reason, failure)))
+            group.sudo().write({"error": note or False})
 
     def _ticket_record_connection_state(self, error):
         """Keep the last general error on the server, as Odoo's fetch does, and tell the

@@ -1,7 +1,9 @@
 import logging
+from email.message import EmailMessage
 
 from odoo import api, models
 
+from ..tools.mail_repair import repair_message
 from .mail_alias_domain import GATEWAY_ALIAS_MEMO
 
 _logger = logging.getLogger(__name__)
@@ -37,6 +39,25 @@ class MailThread(models.AbstractModel):
         finally:
             if opened:
                 cache.pop(GATEWAY_ALIAS_MEMO, None)
+
+    @api.model
+    def message_parse(self, message, save_original=False):
+        """Repair what the gateway could not read (unknown charsets, header parser
+        errors, impossible dates...) before Odoo parses the mail; a well-formed mail is
+        left as it is. The mail's source, as received, is not changed."""
+        if isinstance(message, EmailMessage):
+            try:
+                repairs = repair_message(message)
+            except Exception:  # a repair that fails must not fail a mail Odoo may read
+                _logger.warning("Could not repair an incoming mail", exc_info=True)
+                repairs = None
+            if repairs:
+                _logger.info(
+                    "Repaired mail %s before parsing: %s",
+                    message.get("Message-Id", failobj=""),
+                    ", ".join(repairs),
+                )
+        return super().message_parse(message, save_original=save_original)
 
     @api.model
     def _message_route_process(self, message, message_dict, routes):

@@ -148,12 +148,17 @@ class MailTicketInbound(models.Model):
 
     @api.model
     def _headers_vals(self, raw):
-        headers = BytesHeaderParser(policy=SMTP).parsebytes(raw)
+        """Message-ID, From, Subject and Date of a raw mail, for the record; never fails
+        (a value that cannot be read is left empty: the gateway decides on the mail)."""
+        try:
+            headers = BytesHeaderParser(policy=SMTP).parsebytes(raw)
+        except Exception:  # not even a header block: the gateway will say why
+            return {}
 
         def header(name):
             try:
                 value = str(headers.get(name) or "")
-            except (ValueError, TypeError, IndexError):  # malformed header: the gateway decides
+            except Exception:  # header parser errors (ValueError, AttributeError, ...)
                 return ""
             # the record must always be storable: PostgreSQL text refuses NUL
             return value.replace("\x00", "").strip()
@@ -162,7 +167,9 @@ class MailTicketInbound(models.Model):
             date = parsedate_to_datetime(header("Date"))
             if date.tzinfo:
                 date = date.astimezone(UTC).replace(tzinfo=None)
-        except (TypeError, ValueError, IndexError, OverflowError):
+            if date.year < 1900:  # "Apr 101": no date Odoo could store
+                date = False
+        except Exception:
             date = False
         return {
             "message_id": header("Message-ID") or False,
@@ -206,50 +213,72 @@ class MailTicketInbound(models.Model):
                 limit,
             )
             return inbound
-        inbound = self.sudo().create({**vals, **self._headers_vals(raw), "state": "done"})
-        inbound._process(raw)
-        return inbound
-
-    def _process(self, raw):
-        """Run the mail through the gateway in a savepoint and record the outcome."""
-        self.ensure_one()
-        server = self.server_id
-        thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
-        error = None
         try:
             with self.env.cr.savepoint():
-                thread_id = thread.message_process(
-                    server.object_id.model,
-                    raw,
-                    custom_values=server._ticket_default_values(),
-                    save_original=server.original,
-                    strip_attachments=not server.attach,
-                )
+                inbound = self.sudo().create({**vals, **self._headers_vals(raw), "state": "done"})
+                inbound._process(raw)
+                return inbound
+        except Exception as exc:  # whatever fails stays with this mail: the run goes on
+            inbound = self.sudo().create({**vals, "state": "failed"})
+            inbound._process_failed(raw, exc)
+            return inbound
+
+    def _process(self, raw):
+        """Run the mail through the gateway in a savepoint and record the outcome.
+
+        Never raises: any error, whatever its type (the gateway's, or recording the
+        outcome), rolls the mail's work back and is recorded on the mail as failed,
+        with its raw source.
+        """
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                self._process_gateway(raw)
         except Exception as exc:  # any failure is recorded with the mail, never lost
-            error = exc
-            thread_id = False
+            self._process_failed(raw, exc)
+
+    def _process_gateway(self, raw):
+        server = self.server_id
+        thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
+        thread_id = thread.message_process(
+            server.object_id.model,
+            raw,
+            custom_values=server._ticket_default_values(),
+            save_original=server.original,
+            strip_attachments=not server.attach,
+        )
         vals = {"attempts": self.attempts + 1, "date_processed": fields.Datetime.now()}
-        if error is not None:
-            vals.update(state="failed", error=f"{type(error).__name__}: {error}")
-            if not self._stored_raw():
-                self._store_raw(raw)
-            _logger.warning(
-                "Failed to process mail %s (UID %s) from %s on server %s, attempt %d/%d: %s",
-                self.message_id,
-                self.uid,
-                self.email_from,
-                server.name,
-                vals["attempts"],
-                server.ticket_max_attempts,
-                vals["error"],
-                exc_info=error,
-            )
-        elif thread_id:
+        if thread_id:
             vals.update(self._outcome_vals(thread_id), state="done", error=False)
         else:
             vals.update(state="ignored", error=self._ignored_reason())
-        if error is None:
-            vals["raw_source"] = False  # no-op unless an earlier attempt kept it
+        vals["raw_source"] = False  # no-op unless an earlier attempt kept it
+        self.sudo().write(vals)
+
+    def _process_failed(self, raw, error):
+        """Record that processing the mail failed with ``error``; keep its raw source."""
+        server = self.server_id
+        # PostgreSQL text takes neither NUL nor lone surrogates (undecodable bytes)
+        message = f"{type(error).__name__}: {error}".replace("\x00", "\\x00")
+        vals = {
+            "state": "failed",
+            "error": message.encode("utf-8", "backslashreplace").decode("utf-8"),
+            "attempts": self.attempts + 1,
+            "date_processed": fields.Datetime.now(),
+        }
+        if not self._stored_raw():
+            self._store_raw(raw)
+        _logger.warning(
+            "Failed to process mail %s (UID %s) from %s on server %s, attempt %d/%d: %s",
+            self.message_id,
+            self.uid,
+            self.email_from,
+            server.name,
+            vals["attempts"],
+            server.ticket_max_attempts,
+            vals["error"],
+            exc_info=error,
+        )
         self.sudo().write(vals)
 
     def _outcome_vals(self, thread_id):

@@ -5,6 +5,7 @@ from . import (
     test_first_run,
     test_inbound_security,
     test_mail_gateway,
+    test_mail_repair,
     test_mail_ticket,
     test_performance,
     test_portal,

@@ -1,1 +1,1 @@
-from . import mail_trust
+from . import mail_repair, mail_trust

@@ -1,0 +1,103 @@
+"""Hostile mails through the real IMAP fetch: none fails, none blocks the mail behind it.
+
+Every hostile mail (tests/hostile_mail.py) is followed in the mailbox by an ordinary
+customer mail; Odoo's fetchmail cron runs until the mailbox is drained. Their cost is
+measured by bench/hostile.py, not here.
+"""
+
+from hostile_mail import HOSTILE, big_body, big_body_without_charset
+from odoo_env import make_mail
+from test_imap_ingestion import drain, inbound_of
+
+
+def assert_processed(inbound, what):
+    assert inbound.state in ("done", "ignored"), f"{what}: {inbound.state}: {inbound.error}"
+    if inbound.state == "ignored":
+        assert inbound.error, f"{what}: ignored without a reason"
+
+
+def test_hostile_mails_become_tickets_and_block_nothing(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server()
+    uids = {}
+    for name, (build, _fragment) in HOSTILE.items():
+        uids[name] = imap_account.append(build())
+        uids[f"after {name}"] = imap_account.append(make_mail(f"Normal nach {name}"))
+    drain(odoo_db, server_id)
+
+    with odoo_db.env() as env:
+        by_uid = {inbound.uid: inbound for inbound in inbound_of(env, server_id)}
+        assert set(by_uid) == set(uids.values()), "every mail is recorded"
+        for name, (_build, fragment) in HOSTILE.items():
+            hostile = by_uid[uids[name]]
+            assert_processed(hostile, name)
+            assert hostile.state == "done" and hostile.is_new_ticket, name
+            assert fragment in hostile.ticket_id.description, name
+            after = by_uid[uids[f"after {name}"]]
+            assert after.state == "done", f"the mail after {name}: {after.error}"
+            assert after.ticket_id.name == f"Normal nach {name}"
+
+        attachments = by_uid[uids["500 attachments"]].ticket_id.message_ids.attachment_ids
+        assert len(attachments) == 500
+        subject = by_uid[uids["10,000-character subject"]].ticket_id.name
+        assert subject.startswith("Lang xxx") and len(subject) >= 9990
+        parser_bug = by_uid[uids["From parser bug"]].ticket_id
+        assert parser_bug.partner_id.email_normalized == "sylvie.lelitre@agrolait.example.com"
+        dated = by_uid[uids["Date with %"]].ticket_id.message_ids[-1:]
+        assert dated.date.year == 2001, "a three-digit year is read as RFC 5322 says"
+        assert by_uid[uids["CR/LF in encoded subject"]].ticket_id
+    assert not imap_account.uids("INBOX", "UNSEEN"), "every mail is handled in the mailbox"
+
+
+def test_twenty_megabyte_bodies(odoo_db, ticket_server, imap_account):
+    """Under the default 25 MB limit, processed: one declared UTF-8, one 8-bit Latin-1
+    text without charset (detected from a sample, as bench/hostile.py measures)."""
+    server_id = ticket_server()
+    uids = {}
+    for name, raw in (
+        ("Riesiges Protokoll", big_body(20)),
+        ("Riesiges Protokoll ohne Zeichensatz", big_body_without_charset(20)),
+    ):
+        assert 20 * 1024 * 1024 <= len(raw) < 25 * 1024 * 1024
+        uids[name] = (imap_account.append(raw), len(raw))
+        uids[f"Normal nach {name}"] = (imap_account.append(make_mail(f"Normal nach {name}")), 0)
+    drain(odoo_db, server_id)
+
+    with odoo_db.env() as env:
+        by_uid = {inbound.uid: inbound for inbound in inbound_of(env, server_id)}
+        for name, (uid, size) in uids.items():
+            inbound = by_uid[uid]
+            assert_processed(inbound, name)
+            assert inbound.state == "done" and inbound.ticket_id.name == name
+            if size:
+                assert inbound.size == size
+        latin1 = by_uid[uids["Riesiges Protokoll ohne Zeichensatz"][0]].ticket_id
+        assert "Grüße aus Köln" in latin1.description[:1000]
+
+
+def test_mailbox_action_failure_keeps_mails_processed(odoo_db, ticket_server, imap_account):
+    """The mailbox refuses the move (Dovecot allows no "/" in a folder name): the mails
+    stay tickets, the failure is noted on them, and the next run moves them once it can."""
+    server_id = ticket_server(ticket_processed_action="move", ticket_processed_folder="Fertig/Neu")
+    imap_account.append(make_mail("Erste"))
+    imap_account.append(make_mail("Zweite"))
+    odoo_db.run_cron()
+
+    with odoo_db.env() as env:
+        inbounds = inbound_of(env, server_id)
+        assert inbounds.mapped("state") == ["done", "done"]
+        assert inbounds.ticket_id.mapped("name") == ["Erste", "Zweite"]
+        assert not any(inbounds.mapped("mailbox_done"))
+        assert all("mailbox action after processing failed" in e for e in inbounds.mapped("error"))
+        server = env["fetchmail.server"].browse(server_id)
+        assert not server.ticket_fetch_run_ids[:1].error, "the run itself went on"
+        server.ticket_processed_folder = "Fertig"
+    assert len(imap_account.uids()) == 2
+
+    odoo_db.run_cron()
+    with odoo_db.env() as env:
+        inbounds = inbound_of(env, server_id)
+        assert all(inbounds.mapped("mailbox_done"))
+        assert not any(inbounds.mapped("error")), "the note goes once the action is applied"
+        assert len(inbounds.ticket_id) == 2, "never processed twice"
+    assert imap_account.uids() == []
+    assert len(imap_account.uids("Fertig")) == 2
