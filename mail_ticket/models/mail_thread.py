@@ -53,6 +53,7 @@ class MailThread(models.AbstractModel):
             sender = Ticket._mail_ticket_check_sender(message, message_dict)
             routes, unverified = Ticket._mail_ticket_verify_routes(routes, sender)
             self = self.with_context(
+                mail_ticket_server_id=self.env.context.get("default_fetchmail_server_id"),
                 mail_ticket_automated=Ticket._detect_automated_mail(message, message_dict),
                 mail_ticket_sender=sender,
                 mail_ticket_unverified=unverified,

@@ -276,9 +276,7 @@ class MailTicket(models.Model):
         runs the gateway as the user its address belongs to; a mail naming a ticket
         it may not speak on opens a new ticket instead when the mailbox says so.
         """
-        server = self.env["fetchmail.server"].browse(
-            self.env.context.get("default_fetchmail_server_id")
-        )
+        server = self._mail_ticket_server()
         checked, unverified = [], []
         for model, thread_id, custom_values, user_id, alias in routes:
             if model != self._name:
@@ -340,6 +338,19 @@ class MailTicket(models.Model):
         if company_domain and tools.email_domain_extract(sender.email) == company_domain:
             return False
         return self.env._("the sender is neither the customer, a follower nor a colleague")
+
+    @api.model
+    def _mail_ticket_server(self):
+        """The ticket mailbox the mail being processed came from (empty when none).
+
+        The fetch names it as the default of the tickets' field; Odoo drops
+        ``default_*`` keys when the gateway runs as the sender's user and then as
+        superuser (an agent's mail), so the gateway keeps it under a key of ours too.
+        """
+        context = self.env.context
+        return self.env["fetchmail.server"].browse(
+            context.get("mail_ticket_server_id") or context.get("default_fetchmail_server_id")
+        )
 
     @api.model
     def _mail_ticket_unverified_reason(self, ticket_id):
@@ -437,6 +448,9 @@ class MailTicket(models.Model):
             "created_from_email": True,
             "date_last_customer_message": msg_dict.get("date"),
         }
+        server = self._mail_ticket_server()
+        if server:
+            defaults["fetchmail_server_id"] = server.id
         defaults.update(custom_values)
         if doubt:
             self._mark_unverified_new(msg_dict, doubt)
@@ -488,9 +502,7 @@ class MailTicket(models.Model):
                 )
             )
         )
-        server = self.env["fetchmail.server"].browse(
-            self.env.context.get("default_fetchmail_server_id")
-        )
+        server = self._mail_ticket_server()
         for email in (
             tools.email_normalize(msg_dict.get("email_from") or ""),
             tools.email_normalize(server.user or ""),
@@ -503,9 +515,7 @@ class MailTicket(models.Model):
     def _mail_ticket_follow_known_contacts(self, msg_dict):
         """People copied on a verified mail who are already contacts follow the
         ticket, when the mailbox says so; nobody is created, nobody unknown added."""
-        server = self.env["fetchmail.server"].browse(
-            self.env.context.get("default_fetchmail_server_id")
-        )
+        server = self._mail_ticket_server()
         if not server.ticket_follow_known_contacts:
             return
         emails = list(self._mail_ticket_copied_emails(msg_dict).values())
