@@ -12,19 +12,32 @@ from ..tools.mail_trust import check_sender, trusted_authserv_ids
 
 _logger = logging.getLogger(__name__)
 
-TICKET_NUMBER_PREFIX = "TICKET-"
 TICKET_PRIORITIES = [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")]
 # reply and forward prefixes of the usual mail clients, chained ("AW: WG: Re[2]: ...")
 _REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr)\s*(?:\[\d+\])?\s*:\s*)*"
-# [TICKET-123] anywhere: the tag this module puts in every subject it sends
-_TAG_RE = re.compile(r"\[\s*TICKET-0*(\d{1,9})\s*\]", re.IGNORECASE)
+# a ticket number: the prefix the company chose (it does not start with a digit nor
+# end with one), the counter, padded with zeros; split the same way wherever it is read
+_NUMBER = r"(?P<prefix>[^\[\]\s\d][^\[\]]{0,30}?)0*(?P<int>\d{1,9})"
+_NUMBER_RE = re.compile(rf"^{_NUMBER}$")
+# [TICKET-123] anywhere: the tag this module puts in every subject it sends, with
+# whatever prefix the numbering uses now or used before
+_TAG_RE = re.compile(rf"\[\s*{_NUMBER}\s*\]")
 # "Ticket #123" anywhere: explicit enough to be a reference
-_TICKET_HASH_RE = re.compile(r"\bTicket\s*#0*(\d{1,9})\b", re.IGNORECASE)
+_TICKET_HASH_RE = re.compile(r"\bTicket\s*#0*(?P<int>\d{1,9})\b", re.IGNORECASE)
 # "#123" only right behind the reply prefixes, so "Invoice #123" is not a reference
-_LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(\d{{1,9}})\b", re.IGNORECASE)
+_LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(?P<int>\d{{1,9}})\b", re.IGNORECASE)
 # control characters (line breaks included) have no place in a title or a mail subject
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 TITLE_MAX_LENGTH = 512
+
+
+def split_number(number):
+    """``(prefix, counter)`` of a ticket number such as ``TICKET-007``, or
+    ``(False, 0)`` for a number that does not end with its counter."""
+    match = _NUMBER_RE.match(number or "")
+    if not match:
+        return False, 0
+    return match["prefix"], int(match["int"])
 
 
 def clean_title(title):
@@ -54,6 +67,19 @@ class MailTicket(models.Model):
         copy=False,
         index=True,
         default=lambda self: self.env._("New"),
+    )
+    number_int = fields.Integer(
+        string="Number (Counter)",
+        compute="_compute_number_parts",
+        store=True,
+        index=True,
+        help="The counter of the ticket number, by which mail subjects are routed.",
+    )
+    number_prefix = fields.Char(
+        compute="_compute_number_parts",
+        store=True,
+        help="The prefix the ticket number was issued with: references keep routing "
+        "after the company renames its prefix.",
     )
     name = fields.Char(string="Title", required=True, tracking=True)
     description = fields.Html()
@@ -125,6 +151,11 @@ class MailTicket(models.Model):
         "UNIQUE(number, company_id)",
         "A ticket number must be unique per company.",
     )
+
+    @api.depends("number")
+    def _compute_number_parts(self):
+        for ticket in self:
+            ticket.number_prefix, ticket.number_int = split_number(ticket.number)
 
     @api.depends("number", "name")
     def _compute_display_name(self):
@@ -229,31 +260,52 @@ class MailTicket(models.Model):
 
     @api.model
     def _parse_ticket_reference(self, subject, bracketed_only=False):
-        """Return the ticket number an email subject refers to, or ``None``.
+        """Return the ticket references of an email subject: ``(prefix, number)``
+        pairs, best first (the prefix is None where the subject gives none).
 
-        ``[TICKET-123]`` and ``Ticket #123`` are references wherever they stand;
-        ``#123`` only at the start of the subject, behind any chain of reply and
-        forward prefixes (``Re:``, ``AW:``, ``WG:``, ``Fwd:`` ...). A bare number
-        ("Problem mit Ticket 123") is no reference. Leading zeros are ignored.
+        ``[TICKET-123]`` (whatever prefix the numbering uses) and ``Ticket #123`` are
+        references wherever they stand; ``#123`` only at the start of the subject,
+        behind any chain of reply and forward prefixes (``Re:``, ``AW:``, ``WG:``,
+        ``Fwd:`` ...). A bare number ("Problem mit Ticket 123") is no reference.
+        Leading zeros are ignored. Nothing here knows the prefix: the tickets store
+        the one they were numbered with (see ``_search_by_reference``).
         """
         if not subject:
-            return None
-        patterns = (_TAG_RE,) if bracketed_only else (_TAG_RE, _TICKET_HASH_RE, _LEADING_HASH_RE)
-        for pattern in patterns:
-            match = pattern.search(subject)
-            if match and int(match.group(1)):
-                return int(match.group(1))
-        return None
+            return []
+        references = [
+            (match["prefix"].strip(), int(match["int"])) for match in _TAG_RE.finditer(subject)
+        ]
+        if not bracketed_only:
+            references += [
+                (None, int(match["int"]))
+                for pattern in (_TICKET_HASH_RE, _LEADING_HASH_RE)
+                if (match := pattern.search(subject))
+            ]
+        return [(prefix, number) for prefix, number in references if number]
 
     @api.model
     def _search_by_reference(self, subject, bracketed_only=False):
-        """Return the ticket the subject refers to (empty when none exists)."""
-        reference = self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
-        if reference is None:
+        """Return the ticket the subject refers to (empty when none exists).
+
+        A ticket matches a ``[PREFIX-n]`` tag by its stored counter and the prefix it
+        was numbered with, so that numbers issued before the company renamed its
+        prefix keep their tickets.
+        """
+        references = self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
+        if not references:
             return self.browse()
-        # numbers are padded by the sequence; match whatever padding it uses
-        numbers = {f"{TICKET_NUMBER_PREFIX}{reference:0{width}d}" for width in range(1, 10)}
-        return self.search([("number", "in", list(numbers))], order="id desc", limit=1)
+        tickets = self.search(
+            [("number_int", "in", list({number for __, number in references}))],
+            order="id desc",
+        )
+        for prefix, number in references:
+            for ticket in tickets:
+                if ticket.number_int == number and (
+                    prefix is None
+                    or prefix.casefold() == (ticket.number_prefix or "").strip().casefold()
+                ):
+                    return ticket
+        return self.browse()
 
     # ------------------------------------------------------------
     # SENDER VERIFICATION

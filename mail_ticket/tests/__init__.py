@@ -3,6 +3,7 @@ from . import (
     test_fetchmail,
     test_mail_gateway,
     test_mail_ticket,
+    test_numbering,
     test_performance,
     test_portal,
     test_security,
