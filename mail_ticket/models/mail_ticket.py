@@ -6,7 +6,8 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import api, fields, models, tools
-from odoo.fields import Command
+from odoo.fields import Command, Domain
+from odoo.tools import SQL
 
 from ..tools.mail_trust import check_sender, trusted_authserv_ids
 
@@ -29,6 +30,14 @@ _LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(?P<int>\d{{1,9}})\b", 
 # control characters (line breaks included) have no place in a title or a mail subject
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 TITLE_MAX_LENGTH = 512
+# the response times of the reporting views: field -> (stored hours, the date they
+# need: tickets without it, not answered or not closed yet, do not count)
+_RESPONSE_TIMES = {
+    "first_answer_hours": ("first_answer_hours", "date_first_answer"),
+    "first_answer_hours_median": ("first_answer_hours", "date_first_answer"),
+    "close_hours": ("close_hours", "date_closed"),
+    "close_hours_median": ("close_hours", "date_closed"),
+}
 
 
 def split_number(number):
@@ -38,6 +47,10 @@ def split_number(number):
     if not match:
         return False, 0
     return match["prefix"], int(match["int"])
+
+
+def _hours_between(start, end):
+    return max((end - start).total_seconds() / 3600, 0.0) if start and end else 0.0
 
 
 def clean_title(title):
@@ -138,6 +151,51 @@ class MailTicket(models.Model):
         string="Last Customer Message", readonly=True, copy=False
     )
     date_last_agent_answer = fields.Datetime(string="Last Agent Answer", readonly=True, copy=False)
+    date_first_answer = fields.Datetime(
+        string="First Answer",
+        readonly=True,
+        copy=False,
+        help="When an agent's answer first went to the customer (internal notes do not count).",
+    )
+    date_waiting_since = fields.Datetime(
+        string="Waiting Since",
+        compute="_compute_date_waiting_since",
+        store=True,
+        index="btree_not_null",
+        help="Since when the customer waits for an answer: their last message (or the "
+        "creation of the ticket) when no agent answered after it.",
+    )
+    is_waiting_too_long = fields.Boolean(
+        compute="_compute_is_waiting_too_long",
+        search="_search_is_waiting_too_long",
+        help="Open, and the customer has waited longer than the helpdesk settings allow.",
+    )
+    first_answer_hours = fields.Float(
+        string="Hours to First Answer",
+        compute="_compute_first_answer_hours",
+        store=True,
+        aggregator="avg",
+        help="Calendar hours from the creation of the ticket to the first answer.",
+    )
+    first_answer_hours_median = fields.Float(
+        string="Hours to First Answer (Median)",
+        compute="_compute_first_answer_hours_median",
+        aggregator="median",
+        help="Half of the tickets were answered faster than this.",
+    )
+    close_hours = fields.Float(
+        string="Hours to Close",
+        compute="_compute_close_hours",
+        store=True,
+        aggregator="avg",
+        help="Calendar hours from the creation of the ticket to its closing.",
+    )
+    close_hours_median = fields.Float(
+        string="Hours to Close (Median)",
+        compute="_compute_close_hours_median",
+        aggregator="median",
+        help="Half of the tickets were closed faster than this.",
+    )
     date_closed = fields.Datetime(
         string="Closed On", compute="_compute_date_closed", store=True, copy=False
     )
@@ -191,6 +249,56 @@ class MailTicket(models.Model):
             elif not ticket.date_closed:
                 ticket.date_closed = fields.Datetime.now()
 
+    @api.depends("create_date", "date_last_customer_message", "date_last_agent_answer")
+    def _compute_date_waiting_since(self):
+        for ticket in self:
+            asked = ticket.date_last_customer_message or ticket.create_date
+            answered = ticket.date_last_agent_answer
+            ticket.date_waiting_since = asked if not answered or answered < asked else False
+
+    def _compute_is_waiting_too_long(self):
+        limit = fields.Datetime.now() - timedelta(hours=self._waiting_hours())
+        for ticket in self:
+            ticket.is_waiting_too_long = bool(
+                not ticket.is_closed
+                and ticket.date_waiting_since
+                and ticket.date_waiting_since < limit
+            )
+
+    def _search_is_waiting_too_long(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            return NotImplemented
+        limit = fields.Datetime.now() - timedelta(hours=self._waiting_hours())
+        domain = Domain("is_closed", "=", False) & Domain("date_waiting_since", "<", limit)
+        return domain if (operator == "=") == value else ~domain
+
+    @api.model
+    def _waiting_hours(self):
+        return float(
+            self.env["ir.config_parameter"].sudo().get_param("mail_ticket.waiting_hours") or 24
+        )
+
+    @api.depends("create_date", "date_first_answer")
+    def _compute_first_answer_hours(self):
+        for ticket in self:
+            ticket.first_answer_hours = _hours_between(ticket.create_date, ticket.date_first_answer)
+
+    @api.depends("first_answer_hours")
+    def _compute_first_answer_hours_median(self):
+        # a median of one ticket; over groups, see _read_group_select
+        for ticket in self:
+            ticket.first_answer_hours_median = ticket.first_answer_hours
+
+    @api.depends("create_date", "date_closed")
+    def _compute_close_hours(self):
+        for ticket in self:
+            ticket.close_hours = _hours_between(ticket.create_date, ticket.date_closed)
+
+    @api.depends("close_hours")
+    def _compute_close_hours_median(self):
+        for ticket in self:
+            ticket.close_hours_median = ticket.close_hours
+
     @api.model
     def _read_group_stage_ids(self, stages, domain):
         return stages.search([], order=stages._order)
@@ -198,6 +306,24 @@ class MailTicket(models.Model):
     # ------------------------------------------------------------
     # ORM
     # ------------------------------------------------------------
+
+    def _read_group_select(self, aggregate_spec, query):
+        """Response times over the tickets that have them (an open ticket has no
+        time to close, not zero hours), and their medians: PostgreSQL's
+        ``percentile_cont``, which ``read_group`` does not offer."""
+        fname, __, func = aggregate_spec.partition(":")
+        if fname in _RESPONSE_TIMES and func in ("avg", "median"):
+            hours, date = _RESPONSE_TIMES[fname]
+            hours = self._field_to_sql(self._table, hours, query)
+            date = self._field_to_sql(self._table, date, query)
+            if func == "avg":
+                return SQL("AVG(%s) FILTER (WHERE %s IS NOT NULL)", hours, date)
+            return SQL(
+                "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY %s) FILTER (WHERE %s IS NOT NULL)",
+                hours,
+                date,
+            )
+        return super()._read_group_select(aggregate_spec, query)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -726,4 +852,7 @@ class MailTicket(models.Model):
                 message.email_from,
             )
         elif not from_customer:
-            self.sudo().date_last_agent_answer = message.date
+            vals = {"date_last_agent_answer": message.date}
+            if not self.date_first_answer and not message.is_internal:
+                vals["date_first_answer"] = message.date
+            self.sudo().write(vals)

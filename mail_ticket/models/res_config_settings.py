@@ -47,6 +47,13 @@ class ResConfigSettings(models.TransientModel):
         readonly=False,
         help="The counter is padded with zeros to that many digits.",
     )
+    mail_ticket_waiting_hours = fields.Integer(
+        string="Waiting Too Long (hours)",
+        config_parameter="mail_ticket.waiting_hours",
+        default=24,
+        help="An open ticket whose customer has waited longer than that for an answer is "
+        "found by the filter Waiting Too Long.",
+    )
 
     @api.model
     def _mail_ticket_sequence(self):

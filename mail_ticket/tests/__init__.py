@@ -6,6 +6,7 @@ from . import (
     test_numbering,
     test_performance,
     test_portal,
+    test_response_times,
     test_security,
     test_sender_trust,
     test_ui,
