@@ -629,6 +629,10 @@ class MailTicket(models.Model):
         server = self._mail_ticket_server()
         if server:
             defaults["fetchmail_server_id"] = server.id
+        if server.ticket_assignment == "team" and not custom_values.get("user_id"):
+            defaults["user_id"] = self._assign_from_team(
+                server.ticket_team_user_ids, self.env["res.partner"].browse(customer_id)
+            ).id
         defaults.update(custom_values)
         if doubt:
             self._mark_unverified_new(msg_dict, doubt)
@@ -651,6 +655,29 @@ class MailTicket(models.Model):
         if not self.env.context.get("mail_ticket_automated"):
             self._mail_ticket_follow_known_contacts(msg_dict)
         return super().message_update(msg_dict, update_vals=update_vals)
+
+    @api.model
+    def _assign_from_team(self, team, customer):
+        """The agent of ``team`` who takes a new ticket of ``customer``: the agent of
+        the customer's last open ticket when in the team, else the one with the fewest
+        open tickets (of equals, the one whose last open ticket is the oldest)."""
+        team = team.filtered(lambda user: user.active and not user.share)
+        if not team:
+            return team
+        open_tickets = Domain("stage_id.is_closed", "=", False) & Domain("user_id", "in", team.ids)
+        if customer:
+            last = self.search(
+                open_tickets & Domain("partner_id", "=", customer.id), order="id desc", limit=1
+            )
+            if last:
+                return last.user_id
+        loads = {
+            user: (count, last_id)
+            for user, count, last_id in self._read_group(
+                open_tickets, ["user_id"], ["__count", "id:max"]
+            )
+        }
+        return min(team, key=lambda user: (*loads.get(user, (0, 0)), user.id))
 
     def _mark_unverified_new(self, msg_dict, reason):
         """A new ticket from a sender that is not verified: it is opened, flagged, but

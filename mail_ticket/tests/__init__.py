@@ -1,4 +1,5 @@
 from . import (
+    test_assignment,
     test_conversation,
     test_fetchmail,
     test_mail_gateway,
