@@ -26,6 +26,7 @@
         "views/fetchmail_server_views.xml",
         "views/res_config_settings_views.xml",
         "views/mail_ticket_report_views.xml",
+        "wizard/mail_ticket_merge_views.xml",
         "views/mail_ticket_menus.xml",
         "views/mail_ticket_portal_templates.xml",
     ],

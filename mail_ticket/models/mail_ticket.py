@@ -94,6 +94,15 @@ class MailTicket(models.Model):
         help="The prefix the ticket number was issued with: references keep routing "
         "after the company renames its prefix.",
     )
+    active = fields.Boolean(default=True)
+    merged_into_id = fields.Many2one(
+        "mail.ticket",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The ticket this one was merged into: its mail goes there.",
+    )
     name = fields.Char(string="Title", required=True, tracking=True)
     description = fields.Html()
     stage_id = fields.Many2one(
@@ -380,6 +389,52 @@ class MailTicket(models.Model):
         action["context"] = {"default_ticket_id": self.id}
         return action
 
+    def _merge_tickets(self, tickets):
+        """Merge ``tickets`` into this ticket: their messages (tracking and
+        notifications with them), comments, attachments, activities and followers
+        move here, and they are archived, naming this ticket. Mail naming them, by
+        their number or by threading onto their messages, comes here."""
+        self.ensure_one()
+        tickets = tickets - self
+        (self | tickets).check_access("write")
+        model_domain = Domain("model", "=", self._name) & Domain("res_id", "in", tickets.ids)
+        res_domain = Domain("res_model", "=", self._name) & Domain("res_id", "in", tickets.ids)
+        # the chatter lists the messages of all of them by their order of arrival
+        self.env["mail.message"].sudo().search(model_domain).write({"res_id": self.id})
+        self.env["ir.attachment"].sudo().search(res_domain).write({"res_id": self.id})
+        self.env["mail.activity"].sudo().search(res_domain).write({"res_id": self.id})
+        tickets.sudo().comment_ids.write({"ticket_id": self.id})
+        self.message_subscribe((tickets.message_partner_ids - self.message_partner_ids).ids)
+        link = self._get_html_link(title=self.display_name)
+        for ticket in tickets:
+            ticket.message_post(
+                body=self.env._("This ticket was merged into %(ticket)s.", ticket=link),
+                subtype_xmlid="mail.mt_note",
+            )
+        earlier = self.with_context(active_test=False).search(
+            [("merged_into_id", "in", tickets.ids)]
+        )
+        (tickets | earlier).write({"active": False, "merged_into_id": self.id})
+        self.message_post(
+            body=self.env._(
+                "Merged into this ticket: %(tickets)s.",
+                tickets=Markup(", ").join(
+                    ticket._get_html_link(title=ticket.display_name) for ticket in tickets
+                ),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        _logger.info("Tickets %s merged into %s", ", ".join(tickets.mapped("number")), self.number)
+
+    def _merge_destination(self):
+        """The ticket that speaks for this one: itself, or the one it was merged into."""
+        self.ensure_one()
+        ticket, seen = self, set()
+        while ticket.merged_into_id and ticket.id not in seen:
+            seen.add(ticket.id)
+            ticket = ticket.merged_into_id
+        return ticket
+
     # ------------------------------------------------------------
     # TICKET REFERENCES
     # ------------------------------------------------------------
@@ -415,12 +470,13 @@ class MailTicket(models.Model):
 
         A ticket matches a ``[PREFIX-n]`` tag by its stored counter and the prefix it
         was numbered with, so that numbers issued before the company renamed its
-        prefix keep their tickets.
+        prefix keep their tickets; a merged ticket hands its mail to the ticket it
+        was merged into.
         """
         references = self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
         if not references:
             return self.browse()
-        tickets = self.search(
+        tickets = self.with_context(active_test=False).search(
             [("number_int", "in", list({number for __, number in references}))],
             order="id desc",
         )
@@ -430,7 +486,7 @@ class MailTicket(models.Model):
                     prefix is None
                     or prefix.casefold() == (ticket.number_prefix or "").strip().casefold()
                 ):
-                    return ticket
+                    return ticket._merge_destination()
         return self.browse()
 
     # ------------------------------------------------------------

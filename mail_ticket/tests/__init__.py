@@ -4,6 +4,7 @@ from . import (
     test_fetchmail,
     test_mail_gateway,
     test_mail_ticket,
+    test_merge,
     test_numbering,
     test_performance,
     test_portal,
