@@ -1,7 +1,7 @@
 import logging
 import re
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from markupsafe import Markup
 
@@ -9,6 +9,7 @@ from odoo import api, fields, models, tools
 from odoo.fields import Command, Domain
 from odoo.tools import SQL
 
+from ..tools.mail_forward import parse_forward, strip_forward_prefixes
 from ..tools.mail_trust import check_sender, trusted_authserv_ids
 
 _logger = logging.getLogger(__name__)
@@ -574,6 +575,24 @@ class MailTicket(models.Model):
         return self.env._("the sender is neither the customer, a follower nor a colleague")
 
     @api.model
+    def _mail_ticket_agent_forward(self, message, routes, sender, unverified):
+        """The customer's mail an agent forwarded to open a ticket for them
+        (:class:`~odoo.addons.mail_ticket.tools.mail_forward.ForwardedMail`), or False.
+
+        Honoured only on the way to a new ticket, and only when the sender is an
+        internal user whom a trusted mail server verified (DMARC pass): anybody else's
+        forward is an ordinary mail of its sender, and the address it names is
+        neither mailed nor spoken for."""
+        if 0 in dict(unverified) or not sender.email or not sender.dmarc_pass:
+            return False
+        for model, thread_id, __, user_id, __ in routes:
+            if model == self._name and not thread_id:
+                user = self.env["res.users"].sudo().browse(user_id)
+                if user.partner_id.email_normalized == sender.email and not user.share:
+                    return parse_forward(message) or False
+        return False
+
+    @api.model
     def _mail_ticket_server(self):
         """The ticket mailbox the mail being processed came from (empty when none).
 
@@ -665,7 +684,22 @@ class MailTicket(models.Model):
             msg_dict["author_id"] = author.id
         automated = self.env.context.get("mail_ticket_automated")
         doubt = self._mail_ticket_unverified_reason(0)
+        # a verified agent's forward opens the ticket for the customer it forwards
+        forward = not (doubt or automated) and self.env.context.get("mail_ticket_forward")
         customer_id = msg_dict.get("author_id")
+        original = msg_dict
+        if forward:
+            customer_id = self._partner_find_from_emails_single(
+                [forward.email_from], no_create=False
+            ).id
+            date = forward.date and forward.date.astimezone(UTC).replace(tzinfo=None)
+            original = {
+                **msg_dict,
+                "email_from": forward.email_from,
+                "subject": forward.subject or strip_forward_prefixes(msg_dict.get("subject")),
+                "body": forward.body,
+                "date": date or msg_dict.get("date"),
+            }
         # the mailbox says whether to acknowledge (in its custom values): no read per mail
         custom_values = dict(custom_values or {})
         send_ack = bool(
@@ -673,14 +707,14 @@ class MailTicket(models.Model):
         )
         defaults = {
             "ack_pending": send_ack,
-            "name": clean_title(msg_dict.get("subject")) or self.env._("(no subject)"),
-            "description": msg_dict.get("body"),
-            "email_from": msg_dict.get("email_from"),
+            "name": clean_title(original.get("subject")) or self.env._("(no subject)"),
+            "description": original.get("body"),
+            "email_from": original.get("email_from"),
             # whom the customer copied is suggested to the agents, never mailed unasked
             "email_cc": ", ".join(self._mail_ticket_copied_emails(msg_dict).values()),
             "partner_id": customer_id,
             "created_from_email": True,
-            "date_last_customer_message": msg_dict.get("date"),
+            "date_last_customer_message": original.get("date"),
         }
         server = self._mail_ticket_server()
         if server:
@@ -692,7 +726,9 @@ class MailTicket(models.Model):
         defaults.update(custom_values)
         if doubt:
             self._mark_unverified_new(msg_dict, doubt)
-        ticket = super().message_new(msg_dict, custom_values=defaults)
+        if forward:
+            self._mark_forward(msg_dict, forward)
+        ticket = super().message_new(original, custom_values=defaults)
         if not (automated or doubt):
             ticket._mail_ticket_follow_known_contacts(msg_dict)
         _logger.info(
@@ -734,6 +770,27 @@ class MailTicket(models.Model):
             )
         }
         return min(team, key=lambda user: (*loads.get(user, (0, 0)), user.id))
+
+    @api.model
+    def _mark_forward(self, msg_dict, forward):
+        """The agent's forward itself stays on the ticket as an internal note: the
+        agent's own words, if any, with the attachments of the mail."""
+        _logger.info(
+            "Mail %s of %s forwards a mail of %s: the ticket is the customer's",
+            msg_dict.get("message_id"),
+            msg_dict.get("email_from"),
+            forward.email_from,
+        )
+        msg_dict["is_internal"] = True
+        msg_dict["body"] = (
+            tools.plaintext2html(forward.note)
+            if forward.note
+            else self.env._(
+                "Forwarded by %(agent)s on behalf of %(customer)s.",
+                agent=msg_dict.get("email_from"),
+                customer=forward.email_from,
+            )
+        )
 
     def _mark_unverified_new(self, msg_dict, reason):
         """A new ticket from a sender that is not verified: it is opened, flagged, but

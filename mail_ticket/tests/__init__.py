@@ -2,6 +2,7 @@ from . import (
     test_assignment,
     test_conversation,
     test_fetchmail,
+    test_forward,
     test_mail_gateway,
     test_mail_ticket,
     test_merge,

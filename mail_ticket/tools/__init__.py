@@ -1,1 +1,1 @@
-from . import mail_trust
+from . import mail_forward, mail_trust
