@@ -276,11 +276,10 @@ class MailTicket(models.Model):
             )
 
     def _search_is_waiting_too_long(self, operator, value):
-        if operator not in ("=", "!=") or not isinstance(value, bool):
+        if operator != "in":
             return NotImplemented
         limit = fields.Datetime.now() - timedelta(hours=self._waiting_hours())
-        domain = Domain("is_closed", "=", False) & Domain("date_waiting_since", "<", limit)
-        return domain if (operator == "=") == value else ~domain
+        return Domain("is_closed", "=", False) & Domain("date_waiting_since", "<", limit)
 
     @api.model
     def _waiting_hours(self):
