@@ -25,6 +25,8 @@
         "views/mail_ticket_tag_views.xml",
         "views/mail_ticket_inbound_views.xml",
         "views/res_config_settings_views.xml",
+        "views/mail_ticket_report_views.xml",
+        "wizard/mail_ticket_merge_views.xml",
         "views/mail_ticket_menus.xml",
         "views/mail_ticket_portal_templates.xml",
     ],

@@ -314,7 +314,7 @@ def take_pictures(browser, base, content):
             "/odoo/action-mail_ticket.mail_ticket_inbound_action",
             ".o_list_view .o_data_row",
         ),
-        ("screenshot_report.png", "/odoo/tickets-analysis", ".o_graph_renderer canvas"),
+        ("screenshot_report.png", "/odoo/ticket-analysis", ".o_graph_renderer canvas"),
     ]
     for name, path, selector in shots:
         browser.open(base + path, f"document.querySelector('{selector}')", name)

@@ -97,8 +97,26 @@ class FetchmailServer(models.Model):
         help="At most that many acknowledgements leave this mailbox in an hour, whoever "
         "the senders are: a flood of mail cannot make the helpdesk mail back a crowd.",
     )
+    ticket_assignment = fields.Selection(
+        [("none", "Nobody"), ("user", "One agent"), ("team", "A team, in turn")],
+        string="Assign New Tickets",
+        compute="_compute_ticket_assignment",
+        store=True,
+        readonly=False,
+        help="Who gets the tickets this mailbox opens. A team takes them in turn: the "
+        "agent with the fewest open tickets; a customer's new ticket goes to the agent of "
+        "their last open ticket when that agent is in the team.",
+    )
     ticket_user_id = fields.Many2one(
         "res.users", string="Default Assignee", domain="[('share', '=', False)]"
+    )
+    ticket_team_user_ids = fields.Many2many(
+        "res.users",
+        "fetchmail_server_ticket_team_rel",
+        "server_id",
+        "user_id",
+        string="Team",
+        domain="[('share', '=', False)]",
     )
     ticket_priority = fields.Selection(
         TICKET_PRIORITIES, string="Default Priority", default="1", required=True
@@ -138,6 +156,12 @@ class FetchmailServer(models.Model):
     def _compute_is_ticket_server(self):
         for server in self:
             server.is_ticket_server = server.object_id.model == "mail.ticket"
+
+    @api.depends("ticket_user_id")
+    def _compute_ticket_assignment(self):
+        for server in self:
+            if server.ticket_assignment != "team":
+                server.ticket_assignment = "user" if server.ticket_user_id else "none"
 
     @api.depends("user")
     def _compute_ticket_reply_to(self):
@@ -352,7 +376,7 @@ class FetchmailServer(models.Model):
         }
         if self.ticket_company_id:
             values["company_id"] = self.ticket_company_id.id
-        if self.ticket_user_id:
+        if self.ticket_assignment == "user" and self.ticket_user_id:
             values["user_id"] = self.ticket_user_id.id
         if self.ticket_tag_ids:
             values["tag_ids"] = [Command.set(self.ticket_tag_ids.ids)]

@@ -67,16 +67,21 @@ class MailThread(models.AbstractModel):
         verified (see ``mail.ticket._mail_ticket_trusts``): otherwise it is kept as
         an internal note marked unverified (the context names those tickets), or
         opens a new ticket, as the mailbox says. A sender that is not verified
-        never acts as the user its address belongs to.
+        never acts as the user its address belongs to. A verified agent's forward
+        of a customer's mail opens the ticket for that customer.
         """
         if any(route[0] == "mail.ticket" for route in routes or ()):
             Ticket = self.env["mail.ticket"]
             sender = Ticket._mail_ticket_check_sender(message, message_dict)
             routes, unverified = Ticket._mail_ticket_verify_routes(routes, sender)
+            automated = Ticket._detect_automated_mail(message, message_dict)
             self = self.with_context(
-                mail_ticket_automated=Ticket._detect_automated_mail(message, message_dict),
+                mail_ticket_server_id=self.env.context.get("default_fetchmail_server_id"),
+                mail_ticket_automated=automated,
                 mail_ticket_sender=sender,
                 mail_ticket_unverified=unverified,
+                mail_ticket_forward=not automated
+                and Ticket._mail_ticket_agent_forward(message, routes, sender, unverified),
             )
         return super()._message_route_process(message, message_dict, routes)
 

@@ -1,30 +1,57 @@
 import logging
 import re
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from markupsafe import Markup
 
 from odoo import api, fields, models, tools
-from odoo.fields import Command
+from odoo.fields import Command, Domain
+from odoo.tools import SQL
 
+from ..tools.mail_forward import parse_forward, strip_forward_prefixes
 from ..tools.mail_trust import check_sender, trusted_authserv_ids
 
 _logger = logging.getLogger(__name__)
 
-TICKET_NUMBER_PREFIX = "TICKET-"
 TICKET_PRIORITIES = [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")]
 # reply and forward prefixes of the usual mail clients, chained ("AW: WG: Re[2]: ...")
 _REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr)\s*(?:\[\d+\])?\s*:\s*)*"
-# [TICKET-123] anywhere: the tag this module puts in every subject it sends
-_TAG_RE = re.compile(r"\[\s*TICKET-0*(\d{1,9})\s*\]", re.IGNORECASE)
+# a ticket number: the prefix the company chose (it does not start with a digit nor
+# end with one), the counter, padded with zeros; split the same way wherever it is read
+_NUMBER = r"(?P<prefix>[^\[\]\s\d][^\[\]]{0,30}?)0*(?P<int>\d{1,9})"
+_NUMBER_RE = re.compile(rf"^{_NUMBER}$")
+# [TICKET-123] anywhere: the tag this module puts in every subject it sends, with
+# whatever prefix the numbering uses now or used before
+_TAG_RE = re.compile(rf"\[\s*{_NUMBER}\s*\]")
 # "Ticket #123" anywhere: explicit enough to be a reference
-_TICKET_HASH_RE = re.compile(r"\bTicket\s*#0*(\d{1,9})\b", re.IGNORECASE)
+_TICKET_HASH_RE = re.compile(r"\bTicket\s*#0*(?P<int>\d{1,9})\b", re.IGNORECASE)
 # "#123" only right behind the reply prefixes, so "Invoice #123" is not a reference
-_LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(\d{{1,9}})\b", re.IGNORECASE)
+_LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(?P<int>\d{{1,9}})\b", re.IGNORECASE)
 # control characters (line breaks included) have no place in a title or a mail subject
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 TITLE_MAX_LENGTH = 512
+# the response times of the reporting views: field -> (stored hours, the date they
+# need: tickets without it, not answered or not closed yet, do not count)
+_RESPONSE_TIMES = {
+    "first_answer_hours": ("first_answer_hours", "date_first_answer"),
+    "first_answer_hours_median": ("first_answer_hours", "date_first_answer"),
+    "close_hours": ("close_hours", "date_closed"),
+    "close_hours_median": ("close_hours", "date_closed"),
+}
+
+
+def split_number(number):
+    """``(prefix, counter)`` of a ticket number such as ``TICKET-007``, or
+    ``(False, 0)`` for a number that does not end with its counter."""
+    match = _NUMBER_RE.match(number or "")
+    if not match:
+        return False, 0
+    return match["prefix"], int(match["int"])
+
+
+def _hours_between(start, end):
+    return max((end - start).total_seconds() / 3600, 0.0) if start and end else 0.0
 
 
 def clean_title(title):
@@ -54,6 +81,28 @@ class MailTicket(models.Model):
         copy=False,
         index=True,
         default=lambda self: self.env._("New"),
+    )
+    number_int = fields.Integer(
+        string="Number (Counter)",
+        compute="_compute_number_parts",
+        store=True,
+        index=True,
+        help="The counter of the ticket number, by which mail subjects are routed.",
+    )
+    number_prefix = fields.Char(
+        compute="_compute_number_parts",
+        store=True,
+        help="The prefix the ticket number was issued with: references keep routing "
+        "after the company renames its prefix.",
+    )
+    active = fields.Boolean(default=True)
+    merged_into_id = fields.Many2one(
+        "mail.ticket",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The ticket this one was merged into: its mail goes there.",
     )
     name = fields.Char(string="Title", required=True, tracking=True)
     description = fields.Html()
@@ -112,6 +161,51 @@ class MailTicket(models.Model):
         string="Last Customer Message", readonly=True, copy=False
     )
     date_last_agent_answer = fields.Datetime(string="Last Agent Answer", readonly=True, copy=False)
+    date_first_answer = fields.Datetime(
+        string="First Answer",
+        readonly=True,
+        copy=False,
+        help="When an agent's answer first went to the customer (internal notes do not count).",
+    )
+    date_waiting_since = fields.Datetime(
+        string="Waiting Since",
+        compute="_compute_date_waiting_since",
+        store=True,
+        index="btree_not_null",
+        help="Since when the customer waits for an answer: their last message (or the "
+        "creation of the ticket) when no agent answered after it.",
+    )
+    is_waiting_too_long = fields.Boolean(
+        compute="_compute_is_waiting_too_long",
+        search="_search_is_waiting_too_long",
+        help="Open, and the customer has waited longer than the helpdesk settings allow.",
+    )
+    first_answer_hours = fields.Float(
+        string="Hours to First Answer",
+        compute="_compute_first_answer_hours",
+        store=True,
+        aggregator="avg",
+        help="Calendar hours from the creation of the ticket to the first answer.",
+    )
+    first_answer_hours_median = fields.Float(
+        string="Hours to First Answer (Median)",
+        compute="_compute_first_answer_hours_median",
+        aggregator="median",
+        help="Half of the tickets were answered faster than this.",
+    )
+    close_hours = fields.Float(
+        string="Hours to Close",
+        compute="_compute_close_hours",
+        store=True,
+        aggregator="avg",
+        help="Calendar hours from the creation of the ticket to its closing.",
+    )
+    close_hours_median = fields.Float(
+        string="Hours to Close (Median)",
+        compute="_compute_close_hours_median",
+        aggregator="median",
+        help="Half of the tickets were closed faster than this.",
+    )
     date_closed = fields.Datetime(
         string="Closed On", compute="_compute_date_closed", store=True, copy=False
     )
@@ -125,6 +219,11 @@ class MailTicket(models.Model):
         "UNIQUE(number, company_id)",
         "A ticket number must be unique per company.",
     )
+
+    @api.depends("number")
+    def _compute_number_parts(self):
+        for ticket in self:
+            ticket.number_prefix, ticket.number_int = split_number(ticket.number)
 
     @api.depends("number", "name")
     def _compute_display_name(self):
@@ -160,6 +259,55 @@ class MailTicket(models.Model):
             elif not ticket.date_closed:
                 ticket.date_closed = fields.Datetime.now()
 
+    @api.depends("create_date", "date_last_customer_message", "date_last_agent_answer")
+    def _compute_date_waiting_since(self):
+        for ticket in self:
+            asked = ticket.date_last_customer_message or ticket.create_date
+            answered = ticket.date_last_agent_answer
+            ticket.date_waiting_since = asked if not answered or answered < asked else False
+
+    def _compute_is_waiting_too_long(self):
+        limit = fields.Datetime.now() - timedelta(hours=self._waiting_hours())
+        for ticket in self:
+            ticket.is_waiting_too_long = bool(
+                not ticket.is_closed
+                and ticket.date_waiting_since
+                and ticket.date_waiting_since < limit
+            )
+
+    def _search_is_waiting_too_long(self, operator, value):
+        if operator != "in":
+            return NotImplemented
+        limit = fields.Datetime.now() - timedelta(hours=self._waiting_hours())
+        return Domain("is_closed", "=", False) & Domain("date_waiting_since", "<", limit)
+
+    @api.model
+    def _waiting_hours(self):
+        return float(
+            self.env["ir.config_parameter"].sudo().get_param("mail_ticket.waiting_hours") or 24
+        )
+
+    @api.depends("create_date", "date_first_answer")
+    def _compute_first_answer_hours(self):
+        for ticket in self:
+            ticket.first_answer_hours = _hours_between(ticket.create_date, ticket.date_first_answer)
+
+    @api.depends("first_answer_hours")
+    def _compute_first_answer_hours_median(self):
+        # a median of one ticket; over groups, see _read_group_select
+        for ticket in self:
+            ticket.first_answer_hours_median = ticket.first_answer_hours
+
+    @api.depends("create_date", "date_closed")
+    def _compute_close_hours(self):
+        for ticket in self:
+            ticket.close_hours = _hours_between(ticket.create_date, ticket.date_closed)
+
+    @api.depends("close_hours")
+    def _compute_close_hours_median(self):
+        for ticket in self:
+            ticket.close_hours_median = ticket.close_hours
+
     @api.model
     def _read_group_stage_ids(self, stages, domain):
         return stages.search([], order=stages._order)
@@ -167,6 +315,24 @@ class MailTicket(models.Model):
     # ------------------------------------------------------------
     # ORM
     # ------------------------------------------------------------
+
+    def _read_group_select(self, aggregate_spec, query):
+        """Response times over the tickets that have them (an open ticket has no
+        time to close, not zero hours), and their medians: PostgreSQL's
+        ``percentile_cont``, which ``read_group`` does not offer."""
+        fname, __, func = aggregate_spec.partition(":")
+        if fname in _RESPONSE_TIMES and func in ("avg", "median"):
+            hours, date = _RESPONSE_TIMES[fname]
+            hours = self._field_to_sql(self._table, hours, query)
+            date = self._field_to_sql(self._table, date, query)
+            if func == "avg":
+                return SQL("AVG(%s) FILTER (WHERE %s IS NOT NULL)", hours, date)
+            return SQL(
+                "PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY %s) FILTER (WHERE %s IS NOT NULL)",
+                hours,
+                date,
+            )
+        return super()._read_group_select(aggregate_spec, query)
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -223,37 +389,105 @@ class MailTicket(models.Model):
         action["context"] = {"default_ticket_id": self.id}
         return action
 
+    def _merge_tickets(self, tickets):
+        """Merge ``tickets`` into this ticket: their messages (tracking and
+        notifications with them), comments, attachments, activities and followers
+        move here, and they are archived, naming this ticket. Mail naming them, by
+        their number or by threading onto their messages, comes here."""
+        self.ensure_one()
+        tickets = tickets - self
+        (self | tickets).check_access("write")
+        model_domain = Domain("model", "=", self._name) & Domain("res_id", "in", tickets.ids)
+        res_domain = Domain("res_model", "=", self._name) & Domain("res_id", "in", tickets.ids)
+        # the chatter lists the messages of all of them by their order of arrival
+        self.env["mail.message"].sudo().search(model_domain).write({"res_id": self.id})
+        self.env["ir.attachment"].sudo().search(res_domain).write({"res_id": self.id})
+        self.env["mail.activity"].sudo().search(res_domain).write({"res_id": self.id})
+        tickets.sudo().comment_ids.write({"ticket_id": self.id})
+        self.message_subscribe((tickets.message_partner_ids - self.message_partner_ids).ids)
+        link = self._get_html_link(title=self.display_name)
+        for ticket in tickets:
+            ticket.message_post(
+                body=self.env._("This ticket was merged into %(ticket)s.", ticket=link),
+                subtype_xmlid="mail.mt_note",
+            )
+        earlier = self.with_context(active_test=False).search(
+            [("merged_into_id", "in", tickets.ids)]
+        )
+        (tickets | earlier).write({"active": False, "merged_into_id": self.id})
+        self.message_post(
+            body=self.env._(
+                "Merged into this ticket: %(tickets)s.",
+                tickets=Markup(", ").join(
+                    ticket._get_html_link(title=ticket.display_name) for ticket in tickets
+                ),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        _logger.info("Tickets %s merged into %s", ", ".join(tickets.mapped("number")), self.number)
+
+    def _merge_destination(self):
+        """The ticket that speaks for this one: itself, or the one it was merged into."""
+        self.ensure_one()
+        ticket, seen = self, set()
+        while ticket.merged_into_id and ticket.id not in seen:
+            seen.add(ticket.id)
+            ticket = ticket.merged_into_id
+        return ticket
+
     # ------------------------------------------------------------
     # TICKET REFERENCES
     # ------------------------------------------------------------
 
     @api.model
     def _parse_ticket_reference(self, subject, bracketed_only=False):
-        """Return the ticket number an email subject refers to, or ``None``.
+        """Return the ticket references of an email subject: ``(prefix, number)``
+        pairs, best first (the prefix is None where the subject gives none).
 
-        ``[TICKET-123]`` and ``Ticket #123`` are references wherever they stand;
-        ``#123`` only at the start of the subject, behind any chain of reply and
-        forward prefixes (``Re:``, ``AW:``, ``WG:``, ``Fwd:`` ...). A bare number
-        ("Problem mit Ticket 123") is no reference. Leading zeros are ignored.
+        ``[TICKET-123]`` (whatever prefix the numbering uses) and ``Ticket #123`` are
+        references wherever they stand; ``#123`` only at the start of the subject,
+        behind any chain of reply and forward prefixes (``Re:``, ``AW:``, ``WG:``,
+        ``Fwd:`` ...). A bare number ("Problem mit Ticket 123") is no reference.
+        Leading zeros are ignored. Nothing here knows the prefix: the tickets store
+        the one they were numbered with (see ``_search_by_reference``).
         """
         if not subject:
-            return None
-        patterns = (_TAG_RE,) if bracketed_only else (_TAG_RE, _TICKET_HASH_RE, _LEADING_HASH_RE)
-        for pattern in patterns:
-            match = pattern.search(subject)
-            if match and int(match.group(1)):
-                return int(match.group(1))
-        return None
+            return []
+        references = [
+            (match["prefix"].strip(), int(match["int"])) for match in _TAG_RE.finditer(subject)
+        ]
+        if not bracketed_only:
+            references += [
+                (None, int(match["int"]))
+                for pattern in (_TICKET_HASH_RE, _LEADING_HASH_RE)
+                if (match := pattern.search(subject))
+            ]
+        return [(prefix, number) for prefix, number in references if number]
 
     @api.model
     def _search_by_reference(self, subject, bracketed_only=False):
-        """Return the ticket the subject refers to (empty when none exists)."""
-        reference = self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
-        if reference is None:
+        """Return the ticket the subject refers to (empty when none exists).
+
+        A ticket matches a ``[PREFIX-n]`` tag by its stored counter and the prefix it
+        was numbered with, so that numbers issued before the company renamed its
+        prefix keep their tickets; a merged ticket hands its mail to the ticket it
+        was merged into.
+        """
+        references = self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
+        if not references:
             return self.browse()
-        # numbers are padded by the sequence; match whatever padding it uses
-        numbers = {f"{TICKET_NUMBER_PREFIX}{reference:0{width}d}" for width in range(1, 10)}
-        return self.search([("number", "in", list(numbers))], order="id desc", limit=1)
+        tickets = self.with_context(active_test=False).search(
+            [("number_int", "in", list({number for __, number in references}))],
+            order="id desc",
+        )
+        for prefix, number in references:
+            for ticket in tickets:
+                if ticket.number_int == number and (
+                    prefix is None
+                    or prefix.casefold() == (ticket.number_prefix or "").strip().casefold()
+                ):
+                    return ticket._merge_destination()
+        return self.browse()
 
     # ------------------------------------------------------------
     # SENDER VERIFICATION
@@ -276,9 +510,7 @@ class MailTicket(models.Model):
         runs the gateway as the user its address belongs to; a mail naming a ticket
         it may not speak on opens a new ticket instead when the mailbox says so.
         """
-        server = self.env["fetchmail.server"].browse(
-            self.env.context.get("default_fetchmail_server_id")
-        )
+        server = self._mail_ticket_server()
         checked, unverified = [], []
         for model, thread_id, custom_values, user_id, alias in routes:
             if model != self._name:
@@ -340,6 +572,37 @@ class MailTicket(models.Model):
         if company_domain and tools.email_domain_extract(sender.email) == company_domain:
             return False
         return self.env._("the sender is neither the customer, a follower nor a colleague")
+
+    @api.model
+    def _mail_ticket_agent_forward(self, message, routes, sender, unverified):
+        """The customer's mail an agent forwarded to open a ticket for them
+        (:class:`~odoo.addons.mail_ticket.tools.mail_forward.ForwardedMail`), or False.
+
+        Honoured only on the way to a new ticket, and only when the sender is an
+        internal user whom a trusted mail server verified (DMARC pass): anybody else's
+        forward is an ordinary mail of its sender, and the address it names is
+        neither mailed nor spoken for."""
+        if 0 in dict(unverified) or not sender.email or not sender.dmarc_pass:
+            return False
+        for model, thread_id, __, user_id, __ in routes:
+            if model == self._name and not thread_id:
+                user = self.env["res.users"].sudo().browse(user_id)
+                if user.partner_id.email_normalized == sender.email and not user.share:
+                    return parse_forward(message) or False
+        return False
+
+    @api.model
+    def _mail_ticket_server(self):
+        """The ticket mailbox the mail being processed came from (empty when none).
+
+        The fetch names it as the default of the tickets' field; Odoo drops
+        ``default_*`` keys when the gateway runs as the sender's user and then as
+        superuser (an agent's mail), so the gateway keeps it under a key of ours too.
+        """
+        context = self.env.context
+        return self.env["fetchmail.server"].browse(
+            context.get("mail_ticket_server_id") or context.get("default_fetchmail_server_id")
+        )
 
     @api.model
     def _mail_ticket_unverified_reason(self, ticket_id):
@@ -420,7 +683,22 @@ class MailTicket(models.Model):
             msg_dict["author_id"] = author.id
         automated = self.env.context.get("mail_ticket_automated")
         doubt = self._mail_ticket_unverified_reason(0)
+        # a verified agent's forward opens the ticket for the customer it forwards
+        forward = not (doubt or automated) and self.env.context.get("mail_ticket_forward")
         customer_id = msg_dict.get("author_id")
+        original = msg_dict
+        if forward:
+            customer_id = self._partner_find_from_emails_single(
+                [forward.email_from], no_create=False
+            ).id
+            date = forward.date and forward.date.astimezone(UTC).replace(tzinfo=None)
+            original = {
+                **msg_dict,
+                "email_from": forward.email_from,
+                "subject": forward.subject or strip_forward_prefixes(msg_dict.get("subject")),
+                "body": forward.body,
+                "date": date or msg_dict.get("date"),
+            }
         # the mailbox says whether to acknowledge (in its custom values): no read per mail
         custom_values = dict(custom_values or {})
         send_ack = bool(
@@ -428,19 +706,28 @@ class MailTicket(models.Model):
         )
         defaults = {
             "ack_pending": send_ack,
-            "name": clean_title(msg_dict.get("subject")) or self.env._("(no subject)"),
-            "description": msg_dict.get("body"),
-            "email_from": msg_dict.get("email_from"),
+            "name": clean_title(original.get("subject")) or self.env._("(no subject)"),
+            "description": original.get("body"),
+            "email_from": original.get("email_from"),
             # whom the customer copied is suggested to the agents, never mailed unasked
             "email_cc": ", ".join(self._mail_ticket_copied_emails(msg_dict).values()),
             "partner_id": customer_id,
             "created_from_email": True,
-            "date_last_customer_message": msg_dict.get("date"),
+            "date_last_customer_message": original.get("date"),
         }
+        server = self._mail_ticket_server()
+        if server:
+            defaults["fetchmail_server_id"] = server.id
+        if server.ticket_assignment == "team" and not custom_values.get("user_id"):
+            defaults["user_id"] = self._assign_from_team(
+                server.ticket_team_user_ids, self.env["res.partner"].browse(customer_id)
+            ).id
         defaults.update(custom_values)
         if doubt:
             self._mark_unverified_new(msg_dict, doubt)
-        ticket = super().message_new(msg_dict, custom_values=defaults)
+        if forward:
+            self._mark_forward(msg_dict, forward)
+        ticket = super().message_new(original, custom_values=defaults)
         if not (automated or doubt):
             ticket._mail_ticket_follow_known_contacts(msg_dict)
         _logger.info(
@@ -459,6 +746,50 @@ class MailTicket(models.Model):
         if not self.env.context.get("mail_ticket_automated"):
             self._mail_ticket_follow_known_contacts(msg_dict)
         return super().message_update(msg_dict, update_vals=update_vals)
+
+    @api.model
+    def _assign_from_team(self, team, customer):
+        """The agent of ``team`` who takes a new ticket of ``customer``: the agent of
+        the customer's last open ticket when in the team, else the one with the fewest
+        open tickets (of equals, the one whose last open ticket is the oldest)."""
+        team = team.filtered(lambda user: user.active and not user.share)
+        if not team:
+            return team
+        open_tickets = Domain("stage_id.is_closed", "=", False) & Domain("user_id", "in", team.ids)
+        if customer:
+            last = self.search(
+                open_tickets & Domain("partner_id", "=", customer.id), order="id desc", limit=1
+            )
+            if last:
+                return last.user_id
+        loads = {
+            user: (count, last_id)
+            for user, count, last_id in self._read_group(
+                open_tickets, ["user_id"], ["__count", "id:max"]
+            )
+        }
+        return min(team, key=lambda user: (*loads.get(user, (0, 0)), user.id))
+
+    @api.model
+    def _mark_forward(self, msg_dict, forward):
+        """The agent's forward itself stays on the ticket as an internal note: the
+        agent's own words, if any, with the attachments of the mail."""
+        _logger.info(
+            "Mail %s of %s forwards a mail of %s: the ticket is the customer's",
+            msg_dict.get("message_id"),
+            msg_dict.get("email_from"),
+            forward.email_from,
+        )
+        msg_dict["is_internal"] = True
+        msg_dict["body"] = (
+            tools.plaintext2html(forward.note)
+            if forward.note
+            else self.env._(
+                "Forwarded by %(agent)s on behalf of %(customer)s.",
+                agent=msg_dict.get("email_from"),
+                customer=forward.email_from,
+            )
+        )
 
     def _mark_unverified_new(self, msg_dict, reason):
         """A new ticket from a sender that is not verified: it is opened, flagged, but
@@ -488,9 +819,7 @@ class MailTicket(models.Model):
                 )
             )
         )
-        server = self.env["fetchmail.server"].browse(
-            self.env.context.get("default_fetchmail_server_id")
-        )
+        server = self._mail_ticket_server()
         for email in (
             tools.email_normalize(msg_dict.get("email_from") or ""),
             tools.email_normalize(server.user or ""),
@@ -503,9 +832,7 @@ class MailTicket(models.Model):
     def _mail_ticket_follow_known_contacts(self, msg_dict):
         """People copied on a verified mail who are already contacts follow the
         ticket, when the mailbox says so; nobody is created, nobody unknown added."""
-        server = self.env["fetchmail.server"].browse(
-            self.env.context.get("default_fetchmail_server_id")
-        )
+        server = self._mail_ticket_server()
         if not server.ticket_follow_known_contacts:
             return
         emails = list(self._mail_ticket_copied_emails(msg_dict).values())
@@ -664,4 +991,7 @@ class MailTicket(models.Model):
                 message.email_from,
             )
         elif not from_customer:
-            self.sudo().date_last_agent_answer = message.date
+            vals = {"date_last_agent_answer": message.date}
+            if not self.date_first_answer and not message.is_internal:
+                vals["date_first_answer"] = message.date
+            self.sudo().write(vals)

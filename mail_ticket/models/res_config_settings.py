@@ -1,4 +1,7 @@
+import re
+
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class ResConfigSettings(models.TransientModel):
@@ -45,6 +48,68 @@ class ResConfigSettings(models.TransientModel):
         "downloaded or retried; it is removed that many days after the last attempt "
         "(the record of the mail stays). 0 keeps them for ever.",
     )
+
+    mail_ticket_number_prefix = fields.Char(
+        string="Ticket Number Prefix",
+        compute="_compute_mail_ticket_numbering",
+        inverse="_inverse_mail_ticket_numbering",
+        readonly=False,
+        help="Put before the counter of new ticket numbers. Mails naming numbers issued "
+        "under an earlier prefix still reach their tickets.",
+    )
+    mail_ticket_number_padding = fields.Integer(
+        string="Ticket Number Digits",
+        compute="_compute_mail_ticket_numbering",
+        inverse="_inverse_mail_ticket_numbering",
+        readonly=False,
+        help="The counter is padded with zeros to that many digits.",
+    )
+    mail_ticket_waiting_hours = fields.Integer(
+        string="Waiting Too Long (hours)",
+        config_parameter="mail_ticket.waiting_hours",
+        default=24,
+        help="An open ticket whose customer has waited longer than that for an answer is "
+        "found by the filter Waiting Too Long.",
+    )
+
+    @api.model
+    def _mail_ticket_sequence(self):
+        """The sequence that numbers the tickets of the current company."""
+        return (
+            self.env["ir.sequence"]
+            .sudo()
+            .search(
+                [("code", "=", "mail.ticket"), ("company_id", "in", [self.env.company.id, False])],
+                order="company_id",
+                limit=1,
+            )
+        )
+
+    def _compute_mail_ticket_numbering(self):
+        sequence = self._mail_ticket_sequence()
+        for settings in self:
+            settings.mail_ticket_number_prefix = sequence.prefix
+            settings.mail_ticket_number_padding = sequence.padding
+
+    def _inverse_mail_ticket_numbering(self):
+        sequence = self._mail_ticket_sequence()
+        for settings in self:
+            prefix = settings.mail_ticket_number_prefix or ""
+            padding = settings.mail_ticket_number_padding
+            if not sequence or (sequence.prefix or "", sequence.padding) == (prefix, padding):
+                continue
+            # a number must split back into prefix and counter (mail_ticket.split_number)
+            if not re.fullmatch(r"[^\[\]%\s\d][^\[\]%\n]{0,30}", prefix) or prefix[-1].isdigit():
+                raise ValidationError(
+                    self.env._(
+                        "The ticket number prefix must be 1 to 31 characters, start with no "
+                        "digit nor space, end with no digit, and hold no brackets: %(prefix)s",
+                        prefix=prefix,
+                    )
+                )
+            if not 1 <= padding <= 9:
+                raise ValidationError(self.env._("A ticket number has 1 to 9 digits."))
+            sequence.write({"prefix": prefix, "padding": padding})
 
     @api.model
     def _mail_ticket_fetch_cron(self):

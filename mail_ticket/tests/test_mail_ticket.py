@@ -98,15 +98,23 @@ class TestMailTicket(MailTicketCommon):
 
     def test_parse_ticket_reference(self):
         parse = self.Ticket._parse_ticket_reference
-        self.assertEqual(parse("Re: [TICKET-0042] Drucker"), 42)
-        self.assertEqual(parse("AW: WG: #7"), 7)
-        self.assertEqual(parse("Ticket #0012"), 12)
-        self.assertIsNone(parse("Problem mit Ticket 123"))
-        self.assertIsNone(parse("Rechnung #123"))
-        self.assertIsNone(parse("#0"))
-        self.assertIsNone(parse(False))
-        self.assertIsNone(parse("Re: #5", bracketed_only=True))
-        self.assertEqual(parse("Re: [TICKET-5]", bracketed_only=True), 5)
+        self.assertEqual(parse("Re: [TICKET-0042] Drucker"), [("TICKET-", 42)])
+        self.assertEqual(parse("Re: [HD/2026/0042] Drucker"), [("HD/2026/", 42)])
+        self.assertEqual(parse("[ Support 7 ]"), [("Support", 7)])
+        self.assertEqual(parse("AW: WG: #7"), [(None, 7)])
+        self.assertEqual(parse("Ticket #0012"), [(None, 12)])
+        self.assertEqual(
+            parse("[Extern 2] Re: [TICKET-3] Ticket #4"),
+            [("Extern", 2), ("TICKET-", 3), (None, 4)],
+        )
+        self.assertEqual(parse("Problem mit Ticket 123"), [])
+        self.assertEqual(parse("Rechnung #123"), [])
+        self.assertEqual(parse("[2026] Drucker"), [], "no prefix, no reference")
+        self.assertEqual(parse("[TICKET-12x]"), [])
+        self.assertEqual(parse("#0"), [])
+        self.assertEqual(parse(False), [])
+        self.assertEqual(parse("Re: #5", bracketed_only=True), [])
+        self.assertEqual(parse("Re: [TICKET-5]", bracketed_only=True), [("TICKET-", 5)])
 
 
 @tagged("post_install", "-at_install", "mail_ticket")

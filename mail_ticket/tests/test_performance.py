@@ -17,7 +17,7 @@ class TestMailTicketPerformance(MailTicketCommon):
     @warmup
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_new_ticket_queries(self):
-        with self.assertQueryCount(admin=40), self.mock_mail_gateway():
+        with self.assertQueryCount(admin=41), self.mock_mail_gateway():
             self.receive_mail(email_from='"Neu Kunde" <neu.kunde@example.com>')
 
     @users("admin")

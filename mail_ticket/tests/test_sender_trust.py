@@ -277,6 +277,20 @@ class TestSenderTrust(MailTicketCommon):
                 self.assertFalse(mail.author_id)
                 self.assertNotEqual(ticket.create_uid, self.user_agent)
 
+    @users("admin")
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_verified_agent_opens_ticket_in_its_mailbox(self):
+        """A verified agent's mail runs the gateway as the agent, and Odoo drops the
+        ``default_*`` keys of the context then: the ticket is still the mailbox's."""
+        ticket = self.receive(
+            f'"Agnes Agent" <{self.user_agent.email}>',
+            subject="Interne Anfrage",
+            extra=auth_results("pass", "test.mycompany.com"),
+        )
+        self.assertNotEqual(ticket, self.ticket)
+        self.assertEqual(ticket.create_uid, self.user_agent, "run as the agent")
+        self.assertEqual(ticket.fetchmail_server_id, self.server)
+
     @users("agent")
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_title_without_control_characters(self):

@@ -29,3 +29,28 @@ class TestMailTicketUi(HttpCase):
         self.assertEqual(comment.author_id, self.env.ref("base.partner_admin"))
         self.assertIn(customer, comment.message_id.notified_partner_ids)
         self.assertTrue(ticket.date_last_agent_answer)
+
+    def test_agent_merges_and_reports(self):
+        customer = self.env["res.partner"].create(
+            {"name": "Sylvie Lelitre", "email": "sylvie.lelitre@agrolait.example.com"}
+        )
+        first, duplicate = self.env["mail.ticket"].create(
+            [
+                {"name": "Drucker im Lager", "partner_id": customer.id},
+                {"name": "Drucker immer noch kaputt", "partner_id": customer.id},
+            ]
+        )
+        duplicate.message_post(
+            body="Der Drucker ist immer noch kaputt.",
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+            author_id=customer.id,
+        )
+        self.start_tour(
+            "/odoo/tickets?view_type=list", "mail_ticket_merge_and_report", login="admin"
+        )
+        self.assertFalse(duplicate.active)
+        self.assertEqual(duplicate.merged_into_id, first)
+        self.assertIn(
+            "Der Drucker ist immer noch kaputt", "".join(first.message_ids.mapped("body"))
+        )

@@ -1,0 +1,104 @@
+from odoo.tests import Form, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.mail.tests.common import mail_new_test_user
+
+from .common import SUPPORT_ADDRESS, MailTicketCommon
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestAssignment(MailTicketCommon):
+    """Per mailbox, new tickets from mail go to nobody, one agent, or a team in turn."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = cls.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server": "127.0.0.1",
+                "user": SUPPORT_ADDRESS,
+                "password": "x",
+                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
+            }
+        )
+        cls.agent_2 = mail_new_test_user(
+            cls.env,
+            login="agent2",
+            name="Bernd Agent",
+            email="bernd.agent@test.mycompany.com",
+            groups="base.group_user,mail_ticket.mail_ticket_group_user",
+        )
+        cls.agent_3 = mail_new_test_user(
+            cls.env,
+            login="agent3",
+            name="Carla Agent",
+            email="carla.agent@test.mycompany.com",
+            groups="base.group_user,mail_ticket.mail_ticket_group_user",
+        )
+
+    def mail_from(self, name, subject="Drucker druckt nicht"):
+        return self.receive_mail(
+            subject=subject,
+            email_from=f'"{name}" <{name.lower()}@kunde.example.com>',
+            server=self.server,
+        )
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_nobody_and_one_agent(self):
+        self.assertEqual(self.server.ticket_assignment, "none")
+        self.assertFalse(self.mail_from("Anna").user_id)
+        with Form(self.server) as server_form:
+            server_form.ticket_assignment = "user"
+            server_form.ticket_user_id = self.user_agent
+        self.assertEqual(self.mail_from("Bert").user_id, self.user_agent)
+        self.server.ticket_user_id = False
+        self.assertEqual(self.server.ticket_assignment, "none")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_team_in_turn_balanced_by_open_tickets(self):
+        team = self.user_agent | self.agent_2 | self.agent_3
+        self.server.write({"ticket_assignment": "team", "ticket_team_user_ids": team.ids})
+        # the first agent already has two open tickets, and a closed one
+        self.Ticket.create([{"name": "Alt", "user_id": self.user_agent.id} for __ in range(2)])
+        self.Ticket.create(
+            {"name": "Erledigt", "user_id": self.agent_2.id, "stage_id": self.stage_closed.id}
+        )
+        assignees = [self.mail_from(name).user_id for name in ("Anna", "Bert", "Cora", "Dora")]
+        self.assertEqual(
+            assignees[:2], [self.agent_2, self.agent_3], "the ones without open tickets first"
+        )
+        # now each of the others has one open ticket, the first agent two
+        self.assertEqual(assignees[2:], [self.agent_2, self.agent_3], "then in turn")
+        open_counts = [
+            self.Ticket.search_count([("user_id", "=", user.id), ("is_closed", "=", False)])
+            for user in team
+        ]
+        self.assertEqual(open_counts, [2, 2, 2])
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_customer_keeps_their_agent(self):
+        team = self.user_agent | self.agent_2
+        self.server.write({"ticket_assignment": "team", "ticket_team_user_ids": team.ids})
+        first = self.mail_from("Anna")
+        self.assertEqual(first.user_id, self.user_agent)
+        self.mail_from("Bert")
+        self.Ticket.create([{"name": "Last", "user_id": self.user_agent.id} for __ in range(3)])
+        again = self.mail_from("Anna", subject="Noch eine Frage")
+        self.assertEqual(again.user_id, self.user_agent, "the agent of her last open ticket")
+        (first | again).user_id = self.agent_3  # not in the team: balanced again
+        self.assertEqual(self.mail_from("Anna", subject="Dritte Frage").user_id, self.agent_2)
+        self.Ticket.search(
+            [("partner_id.email", "=", "anna@kunde.example.com")]
+        ).stage_id = self.stage_closed
+        self.assertEqual(
+            self.mail_from("Anna", subject="Vierte Frage").user_id,
+            self.agent_2,
+            "no open ticket: balanced",
+        )
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_team_of_inactive_users_assigns_nobody(self):
+        self.agent_2.active = False
+        self.server.write({"ticket_assignment": "team", "ticket_team_user_ids": self.agent_2.ids})
+        self.assertFalse(self.mail_from("Anna").user_id)
