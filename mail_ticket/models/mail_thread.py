@@ -5,6 +5,7 @@ from odoo import api, models
 
 from ..tools.mail_repair import repair_message
 from .mail_alias_domain import GATEWAY_ALIAS_MEMO
+from .mail_ticket import one_line
 
 _logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class MailThread(models.AbstractModel):
         """Tell the ticket hooks who wrote the mail and whether a machine did.
 
         A mail that lands on an existing ticket speaks there only if its sender is
-        verified (see ``mail.ticket._mail_ticket_trusts``): otherwise it is kept as
+        verified (see ``mail.ticket._mail_ticket_sender_doubt``): otherwise it is kept as
         an internal note marked unverified (the context names those tickets), or
         opens a new ticket, as the mailbox says. A sender that is not verified
         never acts as the user its address belongs to. A verified agent's forward
@@ -72,6 +73,9 @@ class MailThread(models.AbstractModel):
         """
         if any(route[0] == "mail.ticket" for route in routes or ()):
             Ticket = self.env["mail.ticket"]
+            # a line break hidden in an encoded subject would break every mail quoting it
+            if message_dict.get("subject"):
+                message_dict["subject"] = one_line(message_dict["subject"])
             sender = Ticket._mail_ticket_check_sender(message, message_dict)
             routes, unverified = Ticket._mail_ticket_verify_routes(routes, sender)
             automated = Ticket._detect_automated_mail(message, message_dict)

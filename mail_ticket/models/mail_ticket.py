@@ -54,9 +54,15 @@ def _hours_between(start, end):
     return max((end - start).total_seconds() / 3600, 0.0) if start and end else 0.0
 
 
+def one_line(text):
+    """``text`` on one line: control characters (line breaks included) become spaces,
+    and runs of white space one space."""
+    return " ".join(_CONTROL_CHARS_RE.sub(" ", text or "").split())
+
+
 def clean_title(title):
     """A ticket title on one line, without control characters, of bounded length."""
-    title = " ".join(_CONTROL_CHARS_RE.sub(" ", title or "").split())
+    title = one_line(title)
     if len(title) > TITLE_MAX_LENGTH:
         title = title[: TITLE_MAX_LENGTH - 1].rstrip() + "\u2026"
     return title
