@@ -56,6 +56,22 @@ def make_mail(
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
+def foreign_agent(env, login):
+    """An agent of another company: as a mailbox's default assignee, they make every new
+    ticket of that mailbox fail (replies still work), the usual admin mistake behind
+    mails that cannot be processed until the server is corrected."""
+    company = env["res.company"].create({"name": f"Andere GmbH {login}"})
+    return env["res.users"].create(
+        {
+            "name": "Agent der Anderen",
+            "login": f"agent-{login}",
+            "company_id": company.id,
+            "company_ids": [(6, 0, company.ids)],
+            "group_ids": [(4, env.ref("mail_ticket.mail_ticket_group_user").id)],
+        }
+    )
+
+
 class OdooDb:
     """A registry on the end-to-end database, with committed environments."""
 

@@ -3,13 +3,12 @@ of the mail stays, and Retry still finds the mail in the real mailbox."""
 
 from datetime import timedelta
 
+from odoo_env import foreign_agent, make_mail
+
 from odoo import fields
 
-# a subject with an encoded NUL byte: PostgreSQL refuses it, so Odoo's gateway fails on it
-POISON = (
-    b"From: Spam <spam@spam.example>\r\nTo: support@example.com\r\n"
-    b"Subject: =?utf-8?q?Alt=00Spam?=\r\nMessage-ID: <retention@spam.example>\r\n"
-    b"Date: Tue, 24 Nov 2026 10:00:00 +0100\r\n\r\nKaufen Sie jetzt!\r\n"
+POISON = make_mail(
+    "Kaufen Sie jetzt", sender="Spam <spam@spam.example>", message_id="<retention@spam.example>"
 )
 
 
@@ -18,7 +17,9 @@ def inbound_of(env, server_id):
 
 
 def test_raw_source_removed_then_retried_from_the_mailbox(odoo_db, ticket_server, imap_account):
-    server_id = ticket_server(ticket_max_attempts=1)
+    with odoo_db.env() as env:  # no new ticket of this mailbox can be created
+        stranger_id = foreign_agent(env, imap_account.login).id
+    server_id = ticket_server(ticket_max_attempts=1, ticket_user_id=stranger_id)
     uid = imap_account.append(POISON)
     odoo_db.run_cron()
     with odoo_db.env() as env:
