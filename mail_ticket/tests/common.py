@@ -141,6 +141,21 @@ class MailTicketCommon(MailCommon):
         cls.Comment = cls.env["mail.ticket.comment"]
 
     @classmethod
+    def _create_ticket_mailbox(cls, **vals):
+        """An incoming mail server feeding tickets, never connected (the unit tests hand
+        its mails to the gateway themselves; tests/ fetch from a real IMAP server)."""
+        return cls.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server": "127.0.0.1",
+                "user": SUPPORT_ADDRESS,
+                "password": "x",
+                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
+                **vals,
+            }
+        )
+
+    @classmethod
     def _create_customer_ticket(cls):
         """A ticket of the test customer, as an agent or an earlier mail opened it."""
         return cls.env["mail.ticket"].create(

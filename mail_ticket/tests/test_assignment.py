@@ -3,7 +3,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import SUPPORT_ADDRESS, MailTicketCommon
+from .common import MailTicketCommon
 
 
 @tagged("post_install", "-at_install", "mail_ticket")
@@ -13,15 +13,7 @@ class TestAssignment(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = cls.env["fetchmail.server"].create(
-            {
-                "name": "Support",
-                "server": "127.0.0.1",
-                "user": SUPPORT_ADDRESS,
-                "password": "x",
-                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
-            }
-        )
+        cls.server = cls._create_ticket_mailbox()
         cls.agent_2 = mail_new_test_user(
             cls.env,
             login="agent2",

@@ -12,15 +12,7 @@ class TestConversation(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = cls.env["fetchmail.server"].create(
-            {
-                "name": "Support",
-                "server": "127.0.0.1",
-                "user": "support@test.mycompany.com",
-                "password": "x",
-                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
-            }
-        )
+        cls.server = cls._create_ticket_mailbox()
         cls.reply_to = f'"{cls.company_admin.name}" <support@test.mycompany.com>'
 
     def send_acknowledgements(self):

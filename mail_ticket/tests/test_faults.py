@@ -149,15 +149,7 @@ class TestUnsentAcknowledgement(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = cls.env["fetchmail.server"].create(
-            {
-                "name": "Support",
-                "server": "127.0.0.1",
-                "user": "support@test.mycompany.com",
-                "password": "x",
-                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
-            }
-        )
+        cls.server = cls._create_ticket_mailbox()
 
     def notifications(self, mail):
         return self.env["mail.notification"].search([("mail_mail_id", "=", mail.id)])

@@ -185,15 +185,7 @@ class TestForwardOnBehalf(MailTicketCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.env["ir.config_parameter"].set_param("mail_ticket.authserv_id", TRUSTED_MX)
-        cls.server = cls.env["fetchmail.server"].create(
-            {
-                "name": "Support",
-                "server": "127.0.0.1",
-                "user": SUPPORT_ADDRESS,
-                "password": "x",
-                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
-            }
-        )
+        cls.server = cls._create_ticket_mailbox()
 
     def receive_forward(self, mail, dmarc="pass", domain=AGENT_DOMAIN):
         if dmarc:

@@ -1,7 +1,7 @@
 from odoo.tests import tagged, users
 from odoo.tools import mute_logger
 
-from .common import SUPPORT_ADDRESS, MailTicketCommon
+from .common import MailTicketCommon
 
 TRUSTED_MX = "mx.test.mycompany.com"
 
@@ -27,15 +27,7 @@ class TestSenderTrust(MailTicketCommon):
             {"name": "Agrolait", "is_company": True, "email": "info@agrolait.example.com"}
         )
         cls.customer.parent_id = cls.company_contact
-        cls.server = cls.env["fetchmail.server"].create(
-            {
-                "name": "Support",
-                "server": "127.0.0.1",
-                "user": SUPPORT_ADDRESS,
-                "password": "x",
-                "object_id": cls.env["ir.model"]._get_id("mail.ticket"),
-            }
-        )
+        cls.server = cls._create_ticket_mailbox()
 
     def setUp(self):
         super().setUp()
