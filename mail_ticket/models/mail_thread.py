@@ -4,7 +4,6 @@ from email.message import EmailMessage
 from odoo import api, models
 
 from ..tools.mail_repair import repair_message
-from .mail_alias_domain import GATEWAY_ALIAS_MEMO
 from .mail_ticket import one_line
 
 _logger = logging.getLogger(__name__)
@@ -12,34 +11,6 @@ _logger = logging.getLogger(__name__)
 
 class MailThread(models.AbstractModel):
     _inherit = "mail.thread"
-
-    @api.model
-    def message_process(
-        self,
-        model,
-        message,
-        custom_values=None,
-        save_original=False,
-        strip_attachments=False,
-        thread_id=None,
-    ):
-        # alias look-ups are memoized for the time of this one mail
-        cache = self.env.cr.cache
-        opened = GATEWAY_ALIAS_MEMO not in cache
-        if opened:
-            cache[GATEWAY_ALIAS_MEMO] = {}
-        try:
-            return super().message_process(
-                model,
-                message,
-                custom_values=custom_values,
-                save_original=save_original,
-                strip_attachments=strip_attachments,
-                thread_id=thread_id,
-            )
-        finally:
-            if opened:
-                cache.pop(GATEWAY_ALIAS_MEMO, None)
 
     @api.model
     def message_parse(self, message, save_original=False):

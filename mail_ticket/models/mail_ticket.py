@@ -1,13 +1,18 @@
 import logging
 import re
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, timedelta
+from email import message_from_bytes
+from email.policy import SMTP
 
 from markupsafe import Markup
 
 from odoo import api, fields, models, tools
+from odoo.exceptions import UserError
 from odoo.fields import Command, Domain
 from odoo.tools import SQL
+from odoo.tools.mail import unfold_references
 
 from ..tools.mail_forward import parse_forward, strip_forward_prefixes
 from ..tools.mail_trust import check_sender, trusted_authserv_ids
@@ -68,6 +73,45 @@ def clean_title(title):
     return title
 
 
+# what the gateway parses but does not store on the message (``_message_route_process``)
+_GATEWAY_ONLY_KEYS = (
+    "from",
+    "recipients",
+    "cc",
+    "to",
+    "references",
+    "in_reply_to",
+    "x_odoo_message_id",
+    "is_bounce",
+    "bounced_email",
+    "bounced_message",
+    "bounced_msg_ids",
+    "bounced_partner",
+    "partner_ids",
+)
+
+
+@dataclass(eq=False)
+class BatchMail:
+    """One mail of a fetched batch on its way through ``_message_process_batch``."""
+
+    message: object
+    msg_dict: dict
+    route: object = None  # "new", a ticket id, or None: left to message_process
+    parent: object = None  # the message its headers answer
+    sender: object = None
+    author: object = None
+    partners: object = None
+    ticket: object = None
+    ticket_is_new: bool = False
+
+    def set_partners(self, found):
+        """Author and recipients among ``found`` contacts, by normalized address."""
+        recipients = set(tools.email_normalize_all(self.msg_dict.get("recipients") or ""))
+        self.author = found.filtered(lambda p: p.email_normalized == self.sender.email)[:1]
+        self.partners = found.filtered(lambda p: p.email_normalized in recipients)
+
+
 class MailTicket(models.Model):
     _name = "mail.ticket"
     _description = "Ticket"
@@ -78,9 +122,7 @@ class MailTicket(models.Model):
     _primary_email = "email_from"
 
     def _default_stage_id(self):
-        return self.env["mail.ticket.stage"].browse(
-            self.env["mail.ticket.stage"]._get_routing_stages()[0]
-        )
+        return self.env["mail.ticket.stage"].search([], limit=1)
 
     number = fields.Char(
         readonly=True,
@@ -343,36 +385,84 @@ class MailTicket(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         new_label = self.env._("New")
+        to_number = defaultdict(list)
         for vals in vals_list:
             if not vals.get("number") or vals["number"] == new_label:
-                company = self.env["res.company"].browse(vals.get("company_id"))
-                vals["number"] = (
-                    self.env["ir.sequence"]
-                    .with_company(company or self.env.company)
-                    .next_by_code("mail.ticket")
-                )
+                to_number[vals.get("company_id") or self.env.company.id].append(vals)
             if "name" in vals:
                 vals["name"] = clean_title(vals["name"])
+        for company_id, company_vals in to_number.items():
+            numbers = self._next_numbers(
+                self.env["res.company"].browse(company_id), len(company_vals)
+            )
+            for vals, number in zip(company_vals, numbers, strict=True):
+                vals["number"] = number
+        # the default stage, read once for the batch rather than once per ticket
+        if "default_stage_id" not in self.env.context:
+            stageless = [vals for vals in vals_list if "stage_id" not in vals]
+            if stageless:
+                stage_id = self._default_stage_id().id
+                for vals in stageless:
+                    vals["stage_id"] = stage_id
         tickets = super().create(vals_list)
         # the customer follows the ticket, to receive the answers; straight to the
         # followers' insert, without message_subscribe's access and active-partner checks
         # (the creator or the assignee may already follow: existing ones are skipped);
         # not a machine's address (answers must not go to a list or an auto-responder),
         # nor an address the mail could not prove it came from
-        Followers = self.env["mail.followers"]
         context = self.env.context
-        followed = tickets
-        if context.get("mail_ticket_automated") or 0 in dict(
-            context.get("mail_ticket_unverified", ())
+        if not (
+            context.get("mail_ticket_automated")
+            or 0 in dict(context.get("mail_ticket_unverified", ()))
         ):
-            followed = self.browse()
-        for partner, partner_tickets in (
-            followed.filtered("partner_id").grouped("partner_id").items()
-        ):
-            Followers._insert_followers(
-                self._name, partner_tickets.ids, partner.ids, customer_ids=partner.ids
-            )
+            tickets.filtered("partner_id")._subscribe_customers()
         return tickets
+
+    @api.model
+    def _next_numbers(self, company, count):
+        """``count`` new ticket numbers of ``company``'s sequence (one look-up of it)."""
+        sequence = (
+            self.env["ir.sequence"]
+            .with_company(company)
+            .search(
+                [("code", "=", "mail.ticket"), ("company_id", "in", [company.id, False])],
+                order="company_id",
+                limit=1,
+            )
+        )
+        if not sequence:
+            raise UserError(self.env._("The ticket numbering sequence is missing."))
+        return [sequence._next() for __ in range(count)]
+
+    def _subscribe_customers(self):
+        """Each ticket's customer follows it, with the subtypes of a customer: one insert
+        for all the tickets, skipping the pairs that already follow."""
+        Followers = self.env["mail.followers"].sudo().with_context(default_partner_id=False)
+        external = self.env["mail.message.subtype"].default_subtypes(self._name)[2]
+        existing = {
+            (follower.res_id, follower.partner_id.id)
+            for follower in Followers.search_fetch(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("partner_id", "in", self.partner_id.ids),
+                ],
+                ["res_id", "partner_id"],
+            )
+        }
+        values = []
+        for partner, tickets in self.grouped("partner_id").items():
+            new, __ = Followers._add_followers(
+                self._name,
+                [ticket.id for ticket in tickets if (ticket.id, partner.id) not in existing],
+                partner.ids,
+                {partner.id: external.ids},
+            )
+            values += [
+                dict(vals, res_id=res_id) for res_id, vals_list in new.items() for vals in vals_list
+            ]
+        if values:
+            Followers.create(values)
 
     def write(self, vals):
         if "name" in vals:
@@ -479,13 +569,27 @@ class MailTicket(models.Model):
         prefix keep their tickets; a merged ticket hands its mail to the ticket it
         was merged into.
         """
-        references = self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
-        if not references:
-            return self.browse()
-        tickets = self.with_context(active_test=False).search(
-            [("number_int", "in", list({number for __, number in references}))],
+        return self._search_by_references([subject], bracketed_only=bracketed_only)[0]
+
+    @api.model
+    def _search_by_references(self, subjects, bracketed_only=False):
+        """The ticket each subject refers to (empty where none), in one query."""
+        references = [
+            self._parse_ticket_reference(subject, bracketed_only=bracketed_only)
+            for subject in subjects
+        ]
+        numbers = {number for refs in references for __, number in refs}
+        if not numbers:
+            return [self.browse()] * len(subjects)
+        tickets = self.with_context(active_test=False).search_fetch(
+            [("number_int", "in", list(numbers))],
+            ["number_int", "number_prefix", "merged_into_id"],
             order="id desc",
         )
+        return [self._match_reference(tickets, refs) for refs in references]
+
+    @api.model
+    def _match_reference(self, tickets, references):
         for prefix, number in references:
             for ticket in tickets:
                 if ticket.number_int == number and (
@@ -705,30 +809,13 @@ class MailTicket(models.Model):
                 "body": forward.body,
                 "date": date or msg_dict.get("date"),
             }
-        # the mailbox says whether to acknowledge (in its custom values): no read per mail
-        custom_values = dict(custom_values or {})
-        send_ack = bool(
-            custom_values.pop("ack_pending", True) and customer_id and not (automated or doubt)
+        defaults = self._mail_ticket_new_values(
+            original,
+            custom_values,
+            customer_id=customer_id,
+            copied=msg_dict,
+            send_ack=not (automated or doubt),
         )
-        defaults = {
-            "ack_pending": send_ack,
-            "name": clean_title(original.get("subject")) or self.env._("(no subject)"),
-            "description": original.get("body"),
-            "email_from": original.get("email_from"),
-            # whom the customer copied is suggested to the agents, never mailed unasked
-            "email_cc": ", ".join(self._mail_ticket_copied_emails(msg_dict).values()),
-            "partner_id": customer_id,
-            "created_from_email": True,
-            "date_last_customer_message": original.get("date"),
-        }
-        server = self._mail_ticket_server()
-        if server:
-            defaults["fetchmail_server_id"] = server.id
-        if server.ticket_assignment == "team" and not custom_values.get("user_id"):
-            defaults["user_id"] = self._assign_from_team(
-                server.ticket_team_user_ids, self.env["res.partner"].browse(customer_id)
-            ).id
-        defaults.update(custom_values)
         if doubt:
             self._mark_unverified_new(msg_dict, doubt)
         if forward:
@@ -743,6 +830,40 @@ class MailTicket(models.Model):
             msg_dict.get("email_from"),
         )
         return ticket
+
+    @api.model
+    def _mail_ticket_new_values(
+        self, msg_dict, custom_values, customer_id=None, copied=None, send_ack=True
+    ):
+        """The values of the ticket a new mail opens, ``custom_values`` (the mailbox's)
+        included: the hook to extend per ticket created from a mail, whether the gateway
+        creates it alone (``message_new``) or with the other new tickets of a fetched
+        batch (``_message_process_batch``)."""
+        server = self._mail_ticket_server()
+        custom_values = dict(custom_values or {})
+        if customer_id is None:
+            customer_id = msg_dict.get("author_id")
+        # the mailbox says whether to acknowledge (in its custom values): no read per mail
+        send_ack = bool(custom_values.pop("ack_pending", True) and customer_id and send_ack)
+        values = {
+            "ack_pending": send_ack,
+            "name": clean_title(msg_dict.get("subject")) or self.env._("(no subject)"),
+            "description": msg_dict.get("body"),
+            "email_from": msg_dict.get("email_from"),
+            # whom the customer copied is suggested to the agents, never mailed unasked
+            "email_cc": ", ".join(self._mail_ticket_copied_emails(copied or msg_dict).values()),
+            "partner_id": customer_id,
+            "created_from_email": True,
+            "date_last_customer_message": msg_dict.get("date"),
+        }
+        if server:
+            values["fetchmail_server_id"] = server.id
+        if server.ticket_assignment == "team" and not custom_values.get("user_id"):
+            values["user_id"] = self._assign_from_team(
+                server.ticket_team_user_ids, self.env["res.partner"].browse(customer_id)
+            ).id
+        values.update(custom_values)
+        return values
 
     def message_update(self, msg_dict, update_vals=None):
         if doubt := self._mail_ticket_unverified_reason(self.id):
@@ -922,6 +1043,346 @@ class MailTicket(models.Model):
             sent[ticket.partner_id] += 1
             sent_by_mailbox[mailbox] += 1
 
+    # ------------------------------------------------------------
+    # MAIL GATEWAY: FETCHED BATCHES
+    # ------------------------------------------------------------
+
+    @api.model
+    def _message_process_batch(self, server, raws):
+        """Process the mails of one fetched batch of ticket mailbox ``server`` together.
+
+        What the mails of a batch share is read once for the batch: duplicate
+        Message-IDs, the messages their headers reply to, the tickets their subjects
+        name, aliases among their recipients, the senders' users and contacts (unknown
+        senders get theirs in one create), the gateway's loop counters. The batch's new
+        tickets are created with one ``create()`` and their comments with another.
+
+        Only plain customer mail takes this path: a new mail or a reply by its headers
+        or its subject, to no alias, from a verified sender who is no user, neither
+        automated, a bounce, a duplicate nor looping. Every other mail is left to
+        ``message_process`` (its result is None), which applies Odoo's and this
+        module's rules to it alone. Each new ticket goes through
+        ``_mail_ticket_new_values`` and each update through ``message_update``, the
+        hooks that ``message_process`` calls too; the messages are posted as the
+        gateway posts them (same subtypes, recipients and notifications).
+
+        Return, per raw mail: ``(ticket, is_new)``, or None where ``message_process``
+        must process the mail.
+        """
+        Thread = self.env["mail.thread"].with_context(
+            default_fetchmail_server_id=server.id, mail_ticket_server_id=server.id
+        )
+        mails = [self._batch_parse(Thread, server, raw) for raw in raws]
+        self._batch_route(server, mails)
+        self._batch_check_senders(mails)
+        self._batch_check_loops(mails)
+        new = [mail for mail in mails if mail.route == "new"]
+        replies = [mail for mail in mails if isinstance(mail.route, int)]
+        self._batch_find_authors(new, replies)
+        self._batch_create_tickets(server, new)
+        for mail in replies:
+            mail.ticket = self.browse(mail.route)
+        self._batch_post(new + replies)
+        return [mail.route and (mail.ticket, mail.ticket_is_new) for mail in mails]
+
+    @api.model
+    def _batch_parse(self, Thread, server, raw):
+        message = message_from_bytes(raw, policy=SMTP)
+        msg_dict = Thread.message_parse(message, save_original=server.original)
+        if not server.attach:
+            msg_dict.pop("attachments", None)
+        return BatchMail(message=message, msg_dict=msg_dict)
+
+    @api.model
+    def _batch_route(self, server, mails):
+        """Where each mail goes: ``"new"``, a ticket id, or None (``message_process``)."""
+        Message = self.env["mail.message"].sudo()
+        message_ids = [mail.msg_dict["message_id"] for mail in mails]
+        references = {}
+        for mail in mails:
+            msg_dict = mail.msg_dict
+            refs = unfold_references(msg_dict["references"] or msg_dict["in_reply_to"])
+            # as message_route: the last 32 references, the latest message matching
+            references[mail] = [ref.strip() for ref in refs if "reply_to" not in ref][-32:]
+        known = Message.search_fetch(
+            [("message_id", "in", message_ids + [r for refs in references.values() for r in refs])],
+            ["message_id", "model", "res_id", "author_id"],
+        )
+        by_message_id = {}
+        for message in known.sorted("id"):
+            by_message_id[message.message_id] = message
+        seen, subjects = set(), {}
+        for mail in mails:
+            msg_dict = mail.msg_dict
+            message_id = msg_dict["message_id"]
+            refs = references[mail]
+            if (
+                message_id in seen
+                or message_id in by_message_id
+                or seen.intersection(refs)  # answers a mail of this batch: after it
+                or msg_dict.get("is_bounce")
+                or self._detect_loop_headers(msg_dict)
+            ):
+                mail.route = None
+            else:
+                parents = [by_message_id[ref] for ref in refs if ref in by_message_id]
+                parent = max(parents, key=lambda message: message.id, default=None)
+                if parent:
+                    mail.parent = parent
+                    ok = parent.model == self._name and parent.res_id
+                    mail.route = parent.res_id if ok else None
+                elif msg_dict.get("parent_id"):
+                    mail.route = None
+                else:
+                    subjects[mail] = msg_dict.get("subject")
+            seen.add(message_id)
+        by_subject = self._search_by_references(list(subjects.values()))
+        for mail, ticket in zip(subjects, by_subject, strict=True):
+            mail.route = ticket.id or "new"
+        # a mail to an alias or the catchall is routed by Odoo's rules
+        recipients = {
+            mail: set(tools.email_normalize_all(mail.msg_dict.get("recipients") or ""))
+            for mail in mails
+            if mail.route
+        }
+        aliases = set(
+            self.env["mail.alias.domain"]
+            .sudo()
+            ._find_aliases(list(set().union(*recipients.values())))
+        )
+        for mail, emails in recipients.items():
+            if emails & aliases:
+                mail.route = None
+
+    @api.model
+    def _batch_check_senders(self, mails):
+        """Keep on the batch path only verified senders who are no user: an automated,
+        unverified or ambiguous mail, or a user's, goes to ``message_process``."""
+        routed = [mail for mail in mails if mail.route]
+        for mail in routed:
+            mail.sender = self._mail_ticket_check_sender(mail.message, mail.msg_dict)
+            if not mail.sender.email or self._detect_automated_mail(mail.message, mail.msg_dict):
+                mail.route = None
+        routed = [mail for mail in routed if mail.route]
+        senders = {mail.sender.email for mail in routed}
+        users = (
+            self.env["res.users"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_fetch([("email_normalized", "in", list(senders))], ["email_normalized"])
+        )
+        user_emails = set(users.mapped("email_normalized"))
+        tickets = (
+            self.sudo()
+            .browse({mail.route for mail in routed if isinstance(mail.route, int)})
+            .exists()
+        )
+        no_user = self.env["res.users"]
+        for mail in routed:
+            if mail.sender.email in user_emails:
+                mail.route = None
+            elif mail.route == "new":
+                if self.browse()._mail_ticket_sender_doubt(mail.sender, no_user):
+                    mail.route = None
+            elif mail.route not in tickets.ids or (
+                tickets.browse(mail.route)._mail_ticket_sender_doubt(mail.sender, no_user)
+            ):
+                mail.route = None
+
+    @api.model
+    def _batch_check_loops(self, mails):
+        """Leave to ``message_process`` the mails of a sender the gateway may find in a
+        loop (``_detect_loop_sender``): those counting the batch near the threshold."""
+        routed = [mail for mail in mails if mail.route]
+        if not routed:
+            return
+        get_param = self.env["ir.config_parameter"].sudo().get_param
+        minutes = int(get_param("mail.gateway.loop.minutes", 120))
+        threshold = int(get_param("mail.gateway.loop.threshold", 20))
+        since = self.env.cr.now() - timedelta(minutes=minutes)
+        senders = list({mail.sender.email for mail in routed})
+        allowed = set(
+            self.env["mail.gateway.allowed"]
+            .sudo()
+            .search_fetch([("email_normalized", "in", senders)], ["email_normalized"])
+            .mapped("email_normalized")
+        )
+        created = Counter()
+        new_senders = [m.sender.email for m in routed if m.route == "new"]
+        if new_senders:
+            for email_from, count in self.sudo()._read_group(
+                Domain("create_date", ">=", since)
+                & Domain.OR(Domain("email_from", "ilike", email) for email in set(new_senders)),
+                ["email_from"],
+                ["__count"],
+            ):
+                created[tools.email_normalize(email_from)] += count
+        replied = Counter()
+        reply_tickets = [m.route for m in routed if isinstance(m.route, int)]
+        if reply_tickets:
+            for res_id, email_from, count in (
+                self.env["mail.message"]
+                .sudo()
+                ._read_group(
+                    [
+                        ("model", "=", self._name),
+                        ("res_id", "in", reply_tickets),
+                        ("create_date", ">=", since),
+                        ("message_type", "=", "email"),
+                    ],
+                    ["res_id", "email_from"],
+                    ["__count"],
+                )
+            ):
+                replied[res_id, tools.email_normalize(email_from)] += count
+        for mail in routed:
+            email = mail.sender.email
+            if email in allowed:
+                continue
+            key = email if mail.route == "new" else (mail.route, email)
+            counter = created if mail.route == "new" else replied
+            counter[key] += 1
+            if counter[key] >= threshold - 1:
+                mail.route = None
+
+    @api.model
+    def _batch_find_authors(self, new, replies):
+        """The contacts of the senders and of the recipients, as the gateway finds them:
+        among a ticket's followers first; unknown senders of new mails get a contact."""
+        Thread = self.env["mail.thread"]
+        if new:
+            emails = [m.msg_dict["email_from"] for m in new]
+            emails += [e for m in new for e in tools.email_split(m.msg_dict["recipients"] or "")]
+            found = Thread._partner_find_from_emails_single(emails, no_create=True)
+            unknown = [
+                m.msg_dict["email_from"]
+                for m in new
+                if m.sender.email not in found.mapped("email_normalized")
+            ]
+            if unknown:
+                found |= Thread._partner_find_from_emails_single(unknown, no_create=False)
+            for mail in new:
+                mail.set_partners(found)
+        if replies:
+            records_emails = {}
+            for mail in replies:
+                emails = tools.email_split(mail.msg_dict["recipients"] or "")
+                records_emails.setdefault(self.browse(mail.route), []).extend(
+                    [mail.msg_dict["email_from"], *emails]
+                )
+            tickets = self.browse([ticket.id for ticket in records_emails])
+            found = tickets._partner_find_from_emails(records_emails, no_create=True)
+            for mail in replies:
+                mail.set_partners(found.get(mail.route, self.env["res.partner"]))
+
+    @api.model
+    def _batch_reset_bounce(self, emails):
+        """Mail from an address proves it valid: as ``_routing_reset_bounce``, once."""
+        models_bl = (
+            self.env["ir.model"]
+            .sudo()
+            .search_fetch(
+                [("is_mail_blacklist", "=", True), ("model", "!=", "mail.thread.blacklist")],
+                ["model"],
+            )
+        )
+        for model in models_bl.filtered(lambda m: m.model in self.env):
+            bounced = (
+                self.env[model.model]
+                .sudo()
+                .search([("message_bounce", ">", 0), ("email_normalized", "in", list(emails))])
+            )
+            for record in bounced:
+                record._message_reset_bounce(record.email_normalized)
+
+    @api.model
+    def _batch_create_tickets(self, server, mails):
+        """One ``create()`` for the batch's new tickets; return them in mail order."""
+        if not mails:
+            return []
+        Ticket = self.sudo().with_context(
+            default_user_id=False,
+            mail_create_nosubscribe=True,
+            mail_create_nolog=True,
+            mail_ticket_automated=False,
+            mail_ticket_unverified=(),
+        )
+        custom_values = server._ticket_default_values()
+        vals_list = []
+        for mail in mails:
+            mail.msg_dict["author_id"] = mail.author.id
+            mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
+            vals_list.append(Ticket._mail_ticket_new_values(mail.msg_dict, custom_values))
+        tickets = Ticket.create(vals_list)
+        for mail, ticket in zip(mails, tickets, strict=True):
+            mail.ticket, mail.ticket_is_new = ticket, True
+            _logger.info(
+                "Ticket %s created from mail %s of %s",
+                ticket.number,
+                mail.msg_dict.get("message_id"),
+                mail.msg_dict.get("email_from"),
+            )
+        if server.ticket_follow_known_contacts:
+            for mail in mails:
+                mail.ticket._mail_ticket_follow_known_contacts(mail.msg_dict)
+        return list(tickets)
+
+    @api.model
+    def _batch_post(self, mails):
+        """Post each mail on its ticket as ``_message_route_process`` does, then mirror
+        the batch's customer messages as comments with one ``create()``."""
+        if not mails:
+            return
+        self._batch_reset_bounce({mail.sender.email for mail in mails})
+        root = self.env.ref("base.user_root")
+        note = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
+        comment = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
+        creation = self._creation_subtype().id
+        posted = self.env["mail.message"]
+        for mail in mails:
+            msg_dict = mail.msg_dict
+            if msg_dict.get("subject"):
+                msg_dict["subject"] = one_line(msg_dict["subject"])
+            msg_dict["author_id"] = mail.author.id
+            original_partner_ids = mail.partners.ids
+            ticket = mail.ticket.sudo().with_context(
+                attachments_mime_plainxml=True,
+                mail_create_nosubscribe=True,
+                mail_create_nolog=True,
+                mail_ticket_sender=mail.sender,
+                mail_ticket_automated=False,
+                mail_ticket_unverified=(),
+                mail_ticket_forward=False,
+                mail_ticket_batch=True,
+            )
+            partner_ids = []
+            if mail.ticket_is_new:
+                subtype_id = creation
+            else:
+                ticket.message_update(msg_dict)
+                subtype_id = note if msg_dict.get("is_internal") else comment
+                parent_author = mail.parent.author_id if mail.parent else None
+                if parent_author and (msg_dict.get("is_internal") or parent_author.partner_share):
+                    partner_ids = parent_author.ids
+            post_params = dict(
+                incoming_email_cc=msg_dict.pop("cc_filtered", False),
+                incoming_email_to=msg_dict.pop("to_filtered", False),
+                subtype_id=subtype_id,
+                partner_ids=partner_ids,
+                **msg_dict,
+            )
+            for key in _GATEWAY_ONLY_KEYS:
+                post_params.pop(key, None)
+            message = (
+                ticket.with_user(root)
+                .with_context(mail_post_autofollow_author_skip=not mail.author)
+                .message_post(**post_params)
+            )
+            if original_partner_ids:
+                message.write({"partner_ids": original_partner_ids})
+            posted |= message
+        self._mail_ticket_add_comments(posted.filtered(lambda m: m.subtype_id.id == comment))
+
     def message_post(self, **kwargs):
         # an agent's answer reaches the customer in the ticket's own layout (notes do not)
         if (
@@ -965,16 +1426,41 @@ class MailTicket(models.Model):
         comment_subtype_id = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
         message_type = msg_vals.get("message_type", message.message_type)
         subtype_id = msg_vals.get("subtype_id", message.subtype_id.id)
-        if message_type in ("email", "comment") and subtype_id == comment_subtype_id:
+        # a fetched batch mirrors its customer mails together (_batch_post)
+        deferred = message_type == "email" and self.env.context.get("mail_ticket_batch")
+        if (
+            message_type in ("email", "comment")
+            and subtype_id == comment_subtype_id
+            and not deferred
+        ):
             self._add_comment(message, is_from_email=message_type == "email")
         return super()._message_post_after_hook(message, msg_vals)
 
     def _add_comment(self, message, is_from_email):
         """Mirror a message of the customer conversation as a comment."""
         self.ensure_one()
+        self._mail_ticket_add_comments(message, is_from_email)
+
+    @api.model
+    def _mail_ticket_add_comments(self, messages, is_from_email=True):
+        """Mirror messages of the customer conversations as comments (one create), and
+        note on their tickets who spoke last."""
         self.env["mail.ticket.comment"].sudo().create(
-            {"ticket_id": self.id, "message_id": message.id, "is_from_email": is_from_email}
+            [
+                {
+                    "ticket_id": message.res_id,
+                    "message_id": message.id,
+                    "is_from_email": is_from_email,
+                }
+                for message in messages
+            ]
         )
+        for message in messages:
+            self.browse(message.res_id)._mail_ticket_comment_effects(message, is_from_email)
+
+    def _mail_ticket_comment_effects(self, message, is_from_email):
+        """What a message of the conversation changes on its ticket."""
+        self.ensure_one()
         author = message.author_id
         from_customer = not author or author.partner_share
         if is_from_email and (automated := self.env.context.get("mail_ticket_automated")):
@@ -986,9 +1472,8 @@ class MailTicket(models.Model):
             )
         elif is_from_email and from_customer:
             vals = {"date_last_customer_message": message.date}
-            first_stage_id, reopen_stage_ids = self.env["mail.ticket.stage"]._get_routing_stages()
-            if self.stage_id.id in reopen_stage_ids:
-                vals["stage_id"] = first_stage_id
+            if self.stage_id.reopen_on_reply:
+                vals["stage_id"] = self._default_stage_id().id
             self.sudo().write(vals)
             _logger.info(
                 "Comment added to ticket %s from mail %s of %s",

@@ -1,4 +1,4 @@
-from odoo import api, fields, models, tools
+from odoo import fields, models
 
 
 class MailTicketStage(models.Model):
@@ -22,23 +22,3 @@ class MailTicketStage(models.Model):
     )
     description = fields.Text(translate=True)
     active = fields.Boolean(default=True)
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self.env.registry.clear_cache()
-        return super().create(vals_list)
-
-    def write(self, vals):
-        self.env.registry.clear_cache()
-        return super().write(vals)
-
-    def unlink(self):
-        self.env.registry.clear_cache()
-        return super().unlink()
-
-    @api.model
-    @tools.ormcache()
-    def _get_routing_stages(self):
-        """(first stage id, ids of the stages a customer reply reopens), read once."""
-        stages = self.sudo().search([])
-        return stages[:1].id, frozenset(stages.filtered("reopen_on_reply").ids)
