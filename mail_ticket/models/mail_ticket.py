@@ -1069,16 +1069,15 @@ class MailTicket(models.Model):
         Return, per raw mail: ``(ticket, is_new)``, or None where ``message_process``
         must process the mail.
         """
-        Thread = self.env["mail.thread"].with_context(
-            default_fetchmail_server_id=server.id, mail_ticket_server_id=server.id
-        )
+        self = self.with_context(mail_ticket_server_id=server.id)
+        Thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
         mails = [self._batch_parse(Thread, server, raw) for raw in raws]
-        self._batch_route(server, mails)
+        aliases = self._batch_route(mails)
         self._batch_check_senders(mails)
         self._batch_check_loops(mails)
         new = [mail for mail in mails if mail.route == "new"]
         replies = [mail for mail in mails if isinstance(mail.route, int)]
-        self._batch_find_authors(new, replies)
+        self._batch_find_authors(new, replies, list(aliases))
         self._batch_create_tickets(server, new)
         for mail in replies:
             mail.ticket = self.browse(mail.route)
@@ -1094,7 +1093,7 @@ class MailTicket(models.Model):
         return BatchMail(message=message, msg_dict=msg_dict)
 
     @api.model
-    def _batch_route(self, server, mails):
+    def _batch_route(self, mails):
         """Where each mail goes: ``"new"``, a ticket id, or None (``message_process``)."""
         Message = self.env["mail.message"].sudo()
         message_ids = [mail.msg_dict["message_id"] for mail in mails]
@@ -1139,20 +1138,23 @@ class MailTicket(models.Model):
         by_subject = self._search_by_references(list(subjects.values()))
         for mail, ticket in zip(subjects, by_subject, strict=True):
             mail.route = ticket.id or "new"
-        # a mail to an alias or the catchall is routed by Odoo's rules
+        # a mail to an alias or the catchall is routed by Odoo's rules; senders are
+        # looked up too, for the contacts search (no contact is linked to an alias)
         recipients = {
             mail: set(tools.email_normalize_all(mail.msg_dict.get("recipients") or ""))
             for mail in mails
             if mail.route
         }
+        senders = {tools.email_normalize(mail.msg_dict.get("email_from")) for mail in recipients}
         aliases = set(
             self.env["mail.alias.domain"]
             .sudo()
-            ._find_aliases(list(set().union(*recipients.values())))
+            ._find_aliases(list(set().union(senders, *recipients.values())))
         )
         for mail, emails in recipients.items():
             if emails & aliases:
                 mail.route = None
+        return aliases
 
     @api.model
     def _batch_check_senders(self, mails):
@@ -1177,6 +1179,7 @@ class MailTicket(models.Model):
             .browse({mail.route for mail in routed if isinstance(mail.route, int)})
             .exists()
         )
+        tickets = {ticket.id: ticket for ticket in tickets}  # prefetched together
         no_user = self.env["res.users"]
         for mail in routed:
             if mail.sender.email in user_emails:
@@ -1184,8 +1187,8 @@ class MailTicket(models.Model):
             elif mail.route == "new":
                 if self.browse()._mail_ticket_sender_doubt(mail.sender, no_user):
                     mail.route = None
-            elif mail.route not in tickets.ids or (
-                tickets.browse(mail.route)._mail_ticket_sender_doubt(mail.sender, no_user)
+            elif mail.route not in tickets or (
+                tickets[mail.route]._mail_ticket_sender_doubt(mail.sender, no_user)
             ):
                 mail.route = None
 
@@ -1241,26 +1244,33 @@ class MailTicket(models.Model):
                 continue
             key = email if mail.route == "new" else (mail.route, email)
             counter = created if mail.route == "new" else replied
-            counter[key] += 1
-            if counter[key] >= threshold - 1:
+            # as the gateway, mail by mail: counting the batch's earlier mails
+            if counter[key] >= threshold:
                 mail.route = None
+            counter[key] += 1
 
     @api.model
-    def _batch_find_authors(self, new, replies):
-        """The contacts of the senders and of the recipients, as the gateway finds them:
-        among a ticket's followers first; unknown senders of new mails get a contact."""
+    def _batch_find_authors(self, new, replies, aliases):
+        """The contacts of the senders and of the recipients, as the gateway finds them
+        (never an alias's): among a ticket's followers first; unknown senders of new
+        mails get a contact, recipients do not."""
         Thread = self.env["mail.thread"]
+        options = {"avoid_alias": False, "ban_emails": aliases}
         if new:
-            emails = [m.msg_dict["email_from"] for m in new]
-            emails += [e for m in new for e in tools.email_split(m.msg_dict["recipients"] or "")]
-            found = Thread._partner_find_from_emails_single(emails, no_create=True)
-            unknown = [
-                m.msg_dict["email_from"]
-                for m in new
-                if m.sender.email not in found.mapped("email_normalized")
-            ]
-            if unknown:
-                found |= Thread._partner_find_from_emails_single(unknown, no_create=False)
+            senders = [mail.msg_dict["email_from"] for mail in new]
+            found = Thread._partner_find_from_emails({Thread: senders}, no_create=False, **options)
+            found = found[False]
+            known = set(found.mapped("email_normalized"))
+            copied = {
+                email
+                for mail in new
+                for email in tools.email_split(mail.msg_dict["recipients"] or "")
+                if tools.email_normalize(email) not in known
+            }
+            if copied:
+                found |= Thread._partner_find_from_emails(
+                    {Thread: list(copied)}, no_create=True, **options
+                )[False]
             for mail in new:
                 mail.set_partners(found)
         if replies:
@@ -1271,7 +1281,7 @@ class MailTicket(models.Model):
                     [mail.msg_dict["email_from"], *emails]
                 )
             tickets = self.browse([ticket.id for ticket in records_emails])
-            found = tickets._partner_find_from_emails(records_emails, no_create=True)
+            found = tickets._partner_find_from_emails(records_emails, no_create=True, **options)
             for mail in replies:
                 mail.set_partners(found.get(mail.route, self.env["res.partner"]))
 

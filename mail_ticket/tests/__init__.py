@@ -1,5 +1,6 @@
 from . import (
     test_assignment,
+    test_batch_gateway,
     test_conversation,
     test_faults,
     test_fetchmail,

@@ -1,0 +1,224 @@
+from odoo.tests import tagged, users, warmup
+from odoo.tools import mute_logger
+
+from .common import MAIL_TICKET_TEMPLATE, SUPPORT_ADDRESS, MailTicketCommon
+
+SYLVIE = '"Sylvie Lelitre" <sylvie.lelitre@agrolait.example.com>'
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestBatchGateway(MailTicketCommon):
+    """A fetched batch of plain customer mails is processed together, with the same
+    result as mail by mail through ``message_process``; the rest is left to it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = cls._create_ticket_mailbox()
+        cls.ticket = cls._create_customer_ticket()
+        cls.ticket.message_subscribe(cls.user_agent.partner_id.ids)
+
+    def batch_mail(self, subject="Drucker druckt nicht", email_from=SYLVIE, **kwargs):
+        kwargs.setdefault("msg_id", f"<{self._next_msg_id()}@agrolait.example.com>")
+        kwargs.setdefault("to", SUPPORT_ADDRESS)
+        mail = self.format(MAIL_TICKET_TEMPLATE, subject=subject, email_from=email_from, **kwargs)
+        return mail.encode()
+
+    def process_batch(self, raws):
+        return self.env["mail.ticket"].sudo()._message_process_batch(self.server, raws)
+
+    def process_alone(self, raw):
+        thread_id = (
+            self.env["mail.thread"]
+            .sudo()
+            .with_context(default_fetchmail_server_id=self.server.id)
+            .message_process("mail.ticket", raw, custom_values=self.server._ticket_default_values())
+        )
+        return self.env["mail.ticket"].browse(thread_id)
+
+    @staticmethod
+    def chatter(ticket):
+        """What the chatter shows of the mails of a ticket, oldest first."""
+        return [
+            (
+                message.message_type,
+                message.subtype_id,
+                message.author_id,
+                message.email_from,
+                message.partner_ids,
+                message.notification_ids.res_partner_id,
+            )
+            for message in ticket.message_ids.sorted("id")
+        ]
+
+    def test_new_tickets_as_the_gateway_opens_them(self):
+        known = SYLVIE
+        unknown = '"Kurt Neu" <kurt.neu@lager.example.com>'
+        with self.mock_mail_gateway():
+            alone = self.process_alone(self.batch_mail("Drucker im Lager", known))
+            results = self.process_batch(
+                [
+                    self.batch_mail("Scanner im Büro", known, cc="lager@agrolait.example.com"),
+                    self.batch_mail("Toner leer", unknown),
+                    self.batch_mail("Papierstau", unknown),
+                ]
+            )
+        self.assertEqual([is_new for __, is_new in results], [True, True, True])
+        tickets = self.Ticket.union(*(ticket for ticket, __ in results))
+        self.assertEqual(tickets.mapped("name"), ["Scanner im Büro", "Toner leer", "Papierstau"])
+        numbers = [int(number.rsplit("-", 1)[1]) for number in (alone | tickets).mapped("number")]
+        self.assertEqual(numbers, list(range(numbers[0], numbers[0] + 4)), "in mail order")
+        kurt = self.env["res.partner"].search([("email", "=", "kurt.neu@lager.example.com")])
+        self.assertEqual(len(kurt), 1, "one contact for an unknown sender of two mails")
+        self.assertEqual(kurt.name, "Kurt Neu")
+        self.assertEqual(tickets.partner_id, self.customer | kurt)
+        for ticket in tickets:
+            self.assertTrue(ticket.created_from_email)
+            self.assertTrue(ticket.ack_pending)
+            self.assertEqual(ticket.fetchmail_server_id, self.server)
+            self.assertEqual(ticket.stage_id, self.stage_open)
+            self.assertIn("nur leere Seiten", ticket.description)
+            self.assertEqual(ticket.message_partner_ids, ticket.partner_id)
+            self.assertEqual(
+                ticket.message_follower_ids.subtype_ids,
+                alone.message_follower_ids.subtype_ids,
+                "the customer follows with a customer's subtypes",
+            )
+        self.assertEqual(self.chatter(tickets[0]), self.chatter(alone))
+        self.assertFalse(tickets.comment_ids, "the first mail is the description")
+        self.assertEqual(tickets.mapped("email_cc"), ["lager@agrolait.example.com", "", ""])
+
+    def test_replies_as_the_gateway_posts_them(self):
+        self.ticket.stage_id = self.stage_solved
+        other = self._create_customer_ticket()
+        other.message_subscribe(self.user_agent.partner_id.ids)
+        with self.mock_mail_gateway():
+            opening = self.process_alone(self.batch_mail("Drucker im Lager"))
+            alone = self.process_alone(self.batch_mail(f"Re: [{other.number}] Drucker"))
+            results = self.process_batch(
+                [
+                    self.batch_mail(f"AW: [{self.ticket.number}] Drucker"),
+                    self.batch_mail(
+                        "Re: Drucker im Lager",
+                        extra=f"In-Reply-To: {opening.message_ids.message_id}\n",
+                    ),
+                ]
+            )
+        self.assertEqual(results, [(self.ticket, False), (opening, False)])
+        self.assertEqual(self.ticket.stage_id, self.stage_open, "a customer reply reopens")
+        self.assertEqual(len(self.ticket.comment_ids), 1)
+        self.assertTrue(self.ticket.comment_ids.is_from_email)
+        self.assertEqual(self.ticket.comment_ids.message_id.author_id, self.customer)
+        self.assertTrue(self.ticket.date_last_customer_message)
+        self.assertEqual(len(opening.comment_ids), 1)
+        reply = opening.message_ids.sorted("id")[-1]
+        self.assertEqual(reply.parent_id, opening.message_ids.sorted("id")[0])
+        # the chatter and the notifications are those of a mail processed alone
+        self.assertEqual(self.chatter(self.ticket)[-1], self.chatter(alone)[-1])
+        self.assertIn(
+            self.user_agent.partner_id,
+            self.ticket.message_ids.sorted("id")[-1].notification_ids.res_partner_id,
+            "the agent who follows the ticket is notified",
+        )
+
+    @mute_logger("odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models")
+    def test_left_to_the_gateway(self):
+        """Mail that is not plain customer mail is left to message_process (None)."""
+        existing = self.batch_mail("Schon da")
+        self.process_alone(existing)
+        catchall = f"{self.alias_catchall}@{self.alias_domain}"
+        first = self.batch_mail("Neu")
+        raws = {
+            "duplicate": existing,
+            "first": first,
+            "same Message-ID in the batch": first,
+            "answers a mail of the batch": self.batch_mail(
+                "Re: Neu", extra=f"In-Reply-To: {self.from_string(first.decode())['Message-Id']}\n"
+            ),
+            "bounce": self.batch_mail("Undelivered", "MAILER-DAEMON@agrolait.example.com"),
+            "automated": self.batch_mail("Abwesend", extra="Auto-Submitted: auto-replied\n"),
+            "internal user": self.batch_mail(
+                "Intern", '"Agnes Agent" <agnes.agent@test.mycompany.com>'
+            ),
+            "unverified sender on a ticket": self.batch_mail(
+                f"Re: [{self.ticket.number}] Drucker", "fremder@evil.example.com"
+            ),
+            "to an alias": self.batch_mail("Katalog", to=f"{SUPPORT_ADDRESS}, {catchall}"),
+            "two senders": self.batch_mail(
+                "Zwei", "a@agrolait.example.com, b@agrolait.example.com"
+            ),
+        }
+        with self.mock_mail_gateway():
+            results = dict(zip(raws, self.process_batch(list(raws.values())), strict=True))
+        self.assertTrue(results.pop("first"))
+        self.assertEqual(results, dict.fromkeys(results), "all left to message_process")
+        left = ["Undelivered", "Abwesend", "Intern"]
+        self.assertFalse(self.Ticket.search([("name", "in", left)]), "nothing done for them")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_looping_sender_left_to_the_gateway(self):
+        self.env["ir.config_parameter"].sudo().set_param("mail.gateway.loop.threshold", 4)
+        with self.mock_mail_gateway():
+            results = self.process_batch([self.batch_mail(f"Frage {n}") for n in range(5)])
+        self.assertEqual([bool(result) for result in results], [True, True, True, False, False])
+
+
+@tagged("post_install", "-at_install", "mail_ticket", "mail_performance")
+class TestBatchGatewayPerformance(MailTicketCommon):
+    """Query budget of a fetched batch: what the batch shares costs about 30
+    queries, each new ticket or reply about 10 more (a mail through
+    message_process alone: 48 and 43, see test_performance)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = cls._create_ticket_mailbox()
+        cls.tickets = cls.env["mail.ticket"].create(
+            [{"name": f"Drucker {n}", "partner_id": cls.customer.id} for n in range(10)]
+        )
+
+    def batch(self, count, reply=False):
+        mails = []
+        for n in range(count):
+            msg_id = f"<{self._next_msg_id()}@agrolait.example.com>"
+            if reply:
+                subject = f"Re: [{self.tickets[n].number}] Drucker"
+                email_from = SYLVIE
+            else:
+                subject = f"Neues Problem {msg_id}"
+                email_from = f'"Kunde {n}" <kunde.{self._msg_counter}@example.com>'
+            mails.append(
+                self.format(
+                    MAIL_TICKET_TEMPLATE,
+                    to=SUPPORT_ADDRESS,
+                    subject=subject,
+                    email_from=email_from,
+                    msg_id=msg_id,
+                ).encode()
+            )
+        return mails
+
+    def process(self, raws):
+        results = self.env["mail.ticket"].sudo()._message_process_batch(self.server, raws)
+        self.assertTrue(all(results))
+
+    @users("admin")
+    @warmup
+    def test_new_tickets_queries(self):
+        raws = self.batch(10)
+        with self.assertQueryCount(admin=115), self.mock_mail_gateway():
+            self.process(raws)
+
+    @users("admin")
+    @warmup
+    def test_lone_new_ticket_queries(self):
+        raws = self.batch(1)
+        with self.assertQueryCount(admin=44), self.mock_mail_gateway():
+            self.process(raws)
+
+    @users("admin")
+    @warmup
+    def test_replies_queries(self):
+        raws = self.batch(10, reply=True)
+        with self.assertQueryCount(admin=125), self.mock_mail_gateway():
+            self.process(raws)
