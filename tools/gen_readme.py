@@ -36,6 +36,7 @@ SECTIONS = [
     ("CONFIGURE", "Configuration"),
     ("USAGE", "Usage"),
     ("ROADMAP", "Known issues / Roadmap"),
+    ("DEVELOP", "Development"),
     ("HISTORY", "Changelog"),
 ]
 LICENSES = {
