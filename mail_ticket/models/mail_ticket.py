@@ -226,8 +226,9 @@ class MailTicket(models.Model):
         "A ticket number must be unique per company.",
     )
     # the agents' views read a page of tickets in the model's order (_order): the list,
-    # each kanban column (a stage), the open tickets (the default filter); and count
-    # them by stage (the kanban columns, the list's total) from the index alone
+    # each kanban column (a stage), the open tickets (the default filter), an agent's
+    # open tickets ("My Tickets"); and count them by stage (the kanban columns, the
+    # list's total) from the index alone
     _priority_id_idx = models.Index("(priority DESC, id DESC)")
     _stage_id_priority_id_idx = models.Index(
         "(stage_id, priority DESC, id DESC) INCLUDE (company_id, active)"
@@ -235,6 +236,9 @@ class MailTicket(models.Model):
     _open_priority_id_idx = models.Index(
         "(priority DESC, id DESC) INCLUDE (stage_id, company_id, active) "
         "WHERE is_closed IS NOT TRUE"
+    )
+    _open_user_id_priority_id_idx = models.Index(
+        "(user_id, priority DESC, id DESC) INCLUDE (company_id, active) WHERE is_closed IS NOT TRUE"
     )
 
     @api.depends("number")

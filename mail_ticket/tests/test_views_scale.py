@@ -154,6 +154,19 @@ class TestMailTicketViewsQueries(MailTicketCommon):
         self.assertEqual({record["comment_count"] for record in result["records"]}, {1})
 
     @users("agent")
+    def test_my_tickets(self):
+        """*My Tickets*: the list of the agent's open tickets."""
+        specification = self._specification("list")
+        Ticket = self.env["mail.ticket"]
+
+        def my_tickets():
+            domain = [*OPEN, ("user_id", "=", self.env.uid)]
+            return Ticket.web_search_read(domain, specification, limit=80, count_limit=10001)
+
+        self._assert_flat_queries(19, my_tickets)
+        self.assertEqual(my_tickets()["length"], 30)
+
+    @users("agent")
     def test_stage_counts(self):
         """The columns of all tickets, open or not: one grouped count."""
         Ticket = self.env["mail.ticket"].with_context(read_group_expand=True)
