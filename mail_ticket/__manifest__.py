@@ -1,7 +1,7 @@
 {
     "name": "Mail Tickets",
     "summary": "Helpdesk tickets from a support mailbox, with the email conversation",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.0.1",
     "category": "Services/Helpdesk",
     "website": "https://github.com/mail-ticket/mail-ticket",
     "author": "mail_ticket developers",

@@ -127,7 +127,7 @@ class MailTicket(models.Model):
     number = fields.Char(
         readonly=True,
         copy=False,
-        index=True,
+        index="trigram",
         default=lambda self: self.env._("New"),
     )
     number_int = fields.Integer(
@@ -152,7 +152,7 @@ class MailTicket(models.Model):
         ondelete="set null",
         help="The ticket this one was merged into: its mail goes there.",
     )
-    name = fields.Char(string="Title", required=True, tracking=True)
+    name = fields.Char(string="Title", required=True, tracking=True, index="trigram")
     description = fields.Html()
     stage_id = fields.Many2one(
         "mail.ticket.stage",
@@ -160,15 +160,15 @@ class MailTicket(models.Model):
         group_expand="_read_group_stage_ids",
         ondelete="restrict",
         tracking=True,
-        index=True,
         copy=False,
     )
-    is_closed = fields.Boolean(related="stage_id.is_closed")
+    # stored, so that the "Open" filter of the agents' views is a condition on the
+    # ticket that the index of open tickets answers, not a subquery on the stages
+    is_closed = fields.Boolean(related="stage_id.is_closed", store=True)
     priority = fields.Selection(
         TICKET_PRIORITIES,
         default="1",
         tracking=True,
-        index=True,
     )
     partner_id = fields.Many2one("res.partner", string="Customer", tracking=True, index=True)
     email_from = fields.Char(
@@ -266,6 +266,21 @@ class MailTicket(models.Model):
     _number_company_uniq = models.Constraint(
         "UNIQUE(number, company_id)",
         "A ticket number must be unique per company.",
+    )
+    # the agents' views read a page of tickets in the model's order (_order): the list,
+    # each kanban column (a stage), the open tickets (the default filter), an agent's
+    # open tickets ("My Tickets"); and count them by stage (the kanban columns, the
+    # list's total) from the index alone
+    _priority_id_idx = models.Index("(priority DESC, id DESC)")
+    _stage_id_priority_id_idx = models.Index(
+        "(stage_id, priority DESC, id DESC) INCLUDE (company_id, active)"
+    )
+    _open_priority_id_idx = models.Index(
+        "(priority DESC, id DESC) INCLUDE (stage_id, company_id, active) "
+        "WHERE is_closed IS NOT TRUE"
+    )
+    _open_user_id_priority_id_idx = models.Index(
+        "(user_id, priority DESC, id DESC) INCLUDE (company_id, active) WHERE is_closed IS NOT TRUE"
     )
 
     @api.depends("number")

@@ -18,4 +18,5 @@ from . import (
     test_security,
     test_sender_trust,
     test_ui,
+    test_views_scale,
 )
