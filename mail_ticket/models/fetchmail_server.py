@@ -2,9 +2,9 @@ import logging
 import os
 import re
 import time
-from collections import Counter
 from datetime import timedelta
 from imaplib import IMAP4
+from itertools import groupby
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
@@ -13,13 +13,12 @@ from odoo.tools import config, exception_to_unicode
 
 from odoo.addons.mail.models.fetchmail import MAIL_SERVER_DEACTIVATE_TIME, MAIL_SERVER_DOMAIN
 
-from .imap_mailbox import ImapMailbox
+from ..tools.imap_mailbox import ImapMailbox
+from ..tools.mailbox_ingestion import IngestionResult, MailboxIngestion
 from .mail_ticket import TICKET_PRIORITIES
 
 _logger = logging.getLogger(__name__)
 
-FETCH_BATCH_SIZE = 50  # mails per UID FETCH round trip
-FETCH_BATCH_BYTES = 32 * 1024 * 1024  # and at most that much mail in memory
 MANUAL_FETCH_LIMIT = 500  # "Fetch Now" leaves the rest to the cron
 # a mailbox's password kept out of the database, where operators keep secrets
 SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option names
@@ -383,46 +382,59 @@ class FetchmailServer(models.Model):
         return values
 
     def _fetch_mail(self, batch_limit=50):
-        """Ticket mailboxes on IMAP are read by UID, losslessly; others as Odoo does."""
-        ticket_servers = self._ticket_imap_servers()
-        exception = None
-        if others := self - ticket_servers:
-            exception = super(FetchmailServer, others)._fetch_mail(batch_limit=batch_limit)
-        if ticket_servers:
-            exception = ticket_servers._fetch_ticket_mail() or exception
-        return exception
+        """Fetch the servers in priority order, as Odoo's loop does (one server locked at a
+        time, ``fetchmail_cron_running`` so that their writes leave the crons alone).
 
-    def _fetch_ticket_mail(self):
-        progress = (
-            self.env["ir.cron.progress"].sudo().browse(self.env.context.get("ir_cron_progress_id"))
+        Ticket mailboxes on IMAP are read by UID, losslessly, by
+        :class:`~odoo.addons.mail_ticket.tools.mailbox_ingestion.MailboxIngestion`; the
+        other servers by Odoo, a run of consecutive ones at a time. A cron run is bounded
+        in time (``ir.cron._commit_progress``), Fetch Now in mails.
+        """
+        servers = self.with_context(fetchmail_cron_running=True).sorted(
+            lambda server: (server.priority, server.id)
         )
-        limit = None if progress else MANUAL_FETCH_LIMIT
-        # what other mail servers left, plus the servers still to check
-        remaining = (progress.remaining if progress else 0) + len(self)
-        self.env["ir.cron"]._commit_progress(remaining=remaining)
+        limit = None if self.env.context.get("cron_id") else MANUAL_FETCH_LIMIT
+        Cron = self.env["ir.cron"]
+        # servers still to check, plus the mails the ticket mailboxes left (Odoo's loop
+        # counts what its servers leave while it runs them)
+        remaining = len(servers)
+        Cron._commit_progress(remaining=remaining)
         exception = None
-        for server in self:
-            remaining -= 1
-            if not server.try_lock_for_update(allow_referencing=True).filtered_domain(
-                MAIL_SERVER_DOMAIN
-            ):
-                _logger.info(
-                    "Skip checking for new mails on mail server id %d (unavailable)", server.id
+        ticket_servers = servers._ticket_imap_servers()
+        for is_ticket_server, group in groupby(servers, lambda s: s in ticket_servers):
+            group = servers.browse().union(*group)
+            if not is_ticket_server:
+                remaining -= len(group)
+                exception = (
+                    super(FetchmailServer, group)._fetch_mail(batch_limit=batch_limit) or exception
                 )
                 continue
-            left, error = server._ticket_fetch(remaining, limit)
-            remaining += left
-            exception = error or exception
-            # As Odoo's fetch does: commit the run's history and the server (releasing its
-            # lock) before touching the cron progress, which the mail transactions updated
-            # meanwhile; the progress write would otherwise fail to serialize.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-            if not self.env["ir.cron"]._commit_progress(remaining=remaining):
-                break
+            for server in group:
+                remaining -= 1
+                if not server.try_lock_for_update(allow_referencing=True).filtered_domain(
+                    MAIL_SERVER_DOMAIN
+                ):
+                    _logger.info(
+                        "Skip checking for new mails on mail server id %d (unavailable)",
+                        server.id,
+                    )
+                    continue
+                result = server._ticket_fetch_mailbox(limit)
+                remaining += result.left
+                exception = result.error or exception
+                # As Odoo's fetch does: commit the run's history and the server (releasing
+                # its lock) before touching the cron progress, which the mail transactions
+                # updated meanwhile; the progress write would otherwise fail to serialize.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                if not Cron._commit_progress(remaining=remaining):
+                    return exception
         return exception
 
-    def _ticket_fetch(self, remaining_others, limit):
-        """Fetch one locked server; return (mails left for the next run, general error)."""
+    def _ticket_fetch_mailbox(self, limit=None):
+        """Fetch this locked ticket mailbox; record the run and the server's state.
+
+        :return: the run's :class:`~odoo.addons.mail_ticket.tools.mailbox_ingestion.IngestionResult`
+        """
         self.ensure_one()
         started = time.monotonic()
         _logger.info(
@@ -431,19 +443,18 @@ class FetchmailServer(models.Model):
             self.name,
             self.ticket_folder,
         )
-        counts = Counter()
-        left, error = 0, None
+        result = IngestionResult()
         connection = message_cr = None
         try:
             connection = self._ticket_connect()
-            mailbox = ImapMailbox(connection, self.ticket_folder)
-            mailbox.select()
             # mails are processed in their own transactions, the server stays locked
             message_cr = self.env.registry.cursor()
             server = self.with_env(self.env(cr=message_cr))
-            left = server._ticket_fetch_mailbox(mailbox, counts, remaining_others, limit)
+            ingestion = MailboxIngestion(server, ImapMailbox(connection, self.ticket_folder))
+            result = ingestion.result  # what it did, also when an error stops it
+            ingestion.run(limit)
         except Exception as exc:  # kept on the server and in its fetch history
-            error = exc
+            result.error = exc
             _logger.warning(
                 "General failure when fetching mail from %s server %s",
                 self.server_type,
@@ -459,39 +470,47 @@ class FetchmailServer(models.Model):
             except (OSError, IMAP4.error):
                 _logger.warning("Failed to close the connection to %s", self.name, exc_info=True)
         duration = time.monotonic() - started
-        self.env["mail.ticket.fetch.run"].sudo().create(
-            {
-                "server_id": self.id,
-                "folder": self.ticket_folder,
-                "duration": duration,
-                "fetched_count": counts["fetched"],
-                "created_count": counts["created"],
-                "updated_count": counts["updated"],
-                "ignored_count": counts["ignored"],
-                "failed_count": counts["failed"],
-                "retried_count": counts["retried"],
-                "left_count": left,
-                "error": error and exception_to_unicode(error),
-            }
-        )
+        self._ticket_record_run(result, duration)
+        self._ticket_record_connection_state(result.error)
+        if result.created and self.ticket_send_ack:
+            self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
+        return result
+
+    def _ticket_record_run(self, result, duration):
+        """Add the run to the fetch history."""
         _logger.info(
             "Fetched %d mail(s) from %s server %s in %.2fs: %d created, %d updated, %d ignored, "
             "%d failed, %d retried, %d left for the next run",
-            counts["fetched"],
+            result.fetched,
             self.server_type,
             self.name,
             duration,
-            counts["created"],
-            counts["updated"],
-            counts["ignored"],
-            counts["failed"],
-            counts["retried"],
-            left,
+            result.created,
+            result.updated,
+            result.ignored,
+            result.failed,
+            result.retried,
+            result.left,
         )
-        self._ticket_record_connection_state(error)
-        if counts["created"] and self.ticket_send_ack:
-            self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
-        return left, error
+        return (
+            self.env["mail.ticket.fetch.run"]
+            .sudo()
+            .create(
+                {
+                    "server_id": self.id,
+                    "folder": self.ticket_folder,
+                    "duration": duration,
+                    "fetched_count": result.fetched,
+                    "created_count": result.created,
+                    "updated_count": result.updated,
+                    "ignored_count": result.ignored,
+                    "failed_count": result.failed,
+                    "retried_count": result.retried,
+                    "left_count": result.left,
+                    "error": result.error and exception_to_unicode(result.error),
+                }
+            )
+        )
 
     def _ticket_connect(self):
         """Log in; tell the admins when an OAuth mailbox's token is refused or expired."""
@@ -520,166 +539,6 @@ class FetchmailServer(models.Model):
                 error=exception_to_unicode(error),
             )
         )
-
-    def _ticket_fetch_mailbox(self, mailbox, counts, remaining_others, limit):
-        """Process the selected folder; return how many mails are left for the next run."""
-        Inbound = self.env["mail.ticket.inbound"]
-        Cron = self.env["ir.cron"]
-        self._ticket_apply_mailbox_action(mailbox, self._ticket_pending_mailbox_action(mailbox))
-        retries = Inbound.search(
-            [
-                ("server_id", "=", self.id),
-                ("state", "=", "failed"),
-                ("attempts", "<", self.ticket_max_attempts),
-                ("raw_source", "!=", False),
-            ],
-            order="id",
-        )
-        last_uid = Inbound._last_uid(self, mailbox.folder, mailbox.uidvalidity)
-        if not last_uid:
-            self._ticket_check_uidvalidity(mailbox)
-        uids = mailbox.search_after(last_uid)
-        if limit is not None:
-            uids = uids[:limit]
-        todo = len(retries) + len(uids)
-        time_left = Cron._commit_progress(remaining=remaining_others + todo)
-
-        for inbound in retries:
-            if time_left and inbound.try_lock_for_update():
-                inbound._retry()
-                counts["retried"] += 1
-                self._ticket_count(counts, inbound)
-                time_left = Cron._commit_progress(1)
-            todo -= 1
-        if not time_left:
-            return todo
-
-        sizes = mailbox.sizes(uids)
-        max_bytes = self.ticket_max_size * 1024 * 1024
-        for batch in self._ticket_batches(uids, sizes, max_bytes):
-            raws = mailbox.fetch([uid for uid in batch if sizes.get(uid, 0) <= max_bytes])
-            handled = Inbound
-            for uid in batch:
-                todo -= 1
-                too_big = sizes.get(uid, 0) > max_bytes
-                if uid not in raws and not too_big:
-                    continue  # expunged by another client meanwhile
-                raw = raws.pop(uid, None)
-                size = sizes.get(uid) or len(raw or b"")  # a size the server did not tell
-                inbound = Inbound._ingest(self, mailbox, uid, raw, size)
-                counts["fetched"] += 1
-                self._ticket_count(counts, inbound)
-                if inbound.state != "failed":
-                    handled |= inbound
-                time_left = Cron._commit_progress(1)
-                if not time_left:
-                    break
-            self._ticket_apply_mailbox_action(mailbox, handled)
-            if not time_left:
-                break
-        return todo
-
-    @api.model
-    def _ticket_count(self, counts, inbound):
-        if inbound.state == "done":
-            counts["created" if inbound.is_new_ticket else "updated"] += 1
-        else:
-            counts[inbound.state] += 1
-
-    @api.model
-    def _ticket_batches(self, uids, sizes, max_bytes):
-        """Split UIDs into FETCH batches bounded in count and bytes."""
-        batch, batch_bytes = [], 0
-        for uid in uids:
-            size = sizes.get(uid, 0) if sizes.get(uid, 0) <= max_bytes else 0
-            if batch and (len(batch) >= FETCH_BATCH_SIZE or batch_bytes + size > FETCH_BATCH_BYTES):
-                yield batch
-                batch, batch_bytes = [], 0
-            batch.append(uid)
-            batch_bytes += size
-        if batch:
-            yield batch
-
-    def _ticket_check_uidvalidity(self, mailbox):
-        """Warn when a folder read before comes back with another UIDVALIDITY."""
-        if self.env["mail.ticket.inbound"].search_count(
-            [
-                ("server_id", "=", self.id),
-                ("folder", "=", mailbox.folder),
-                ("uidvalidity", "!=", mailbox.uidvalidity),
-            ],
-            limit=1,
-        ):
-            _logger.warning(
-                "Folder %s of mail server %s was rebuilt (new UIDVALIDITY %s): reading it again "
-                "from its first mail; mails already processed are recognised by Message-ID",
-                mailbox.folder,
-                self.name,
-                mailbox.uidvalidity,
-            )
-
-    def _ticket_pending_mailbox_action(self, mailbox):
-        """Processed mails whose after-processing action an interrupted run did not apply."""
-        return self.env["mail.ticket.inbound"].search(
-            [
-                ("server_id", "=", self.id),
-                ("folder", "=", mailbox.folder),
-                ("uidvalidity", "=", mailbox.uidvalidity),
-                ("state", "!=", "failed"),
-                ("mailbox_done", "=", False),
-            ]
-        )
-
-    def _ticket_apply_mailbox_action(self, mailbox, inbounds):
-        """Mark read, move or delete processed mails in the mailbox.
-
-        The mails stay processed whatever happens here: when the mailbox refuses, the
-        error is noted on them, ``mailbox_done`` stays unset so that the next run applies
-        the action again, and this run goes on.
-        """
-        if not inbounds:
-            return
-        uids = inbounds.mapped("uid")
-        try:
-            if self.ticket_processed_action == "move":
-                mailbox.move(uids, self.ticket_processed_folder)
-            elif self.ticket_processed_action == "delete":
-                mailbox.delete(uids)
-            else:
-                mailbox.mark_seen(uids)
-        except Exception as exc:  # noted on the mails, applied again by the next run
-            _logger.warning(
-                "After-processing action %s failed for %d mail(s) of %s on server %s",
-                self.ticket_processed_action,
-                len(uids),
-                mailbox.folder,
-                self.name,
-                exc_info=True,
-            )
-            failure = self.env._(
-                "The mail is processed, but the mailbox action after processing failed "
-                "(applied again on the next run): %(error)s",
-                error=exception_to_unicode(exc),
-            )
-            self._ticket_note_mailbox_failure(inbounds, failure)
-        else:
-            inbounds.sudo().write({"mailbox_done": True})
-            self._ticket_note_mailbox_failure(
-                inbounds.filtered(lambda i: i.error and (i.state == "done" or "\n" in i.error)),
-                False,
-            )
-        self.env["ir.cron"]._commit_progress()
-
-    @api.model
-    def _ticket_note_mailbox_failure(self, inbounds, failure):
-        """Put ``failure`` (False: nothing) in the error of processed mails; an ignored
-        mail keeps the reason it was ignored for (its first line) above it."""
-        reasons = inbounds.grouped(
-            lambda i: i.state == "ignored" and (i.error or "").split("\n", 1)[0]
-        )
-        for reason, group in reasons.items():
-            note = "\n".join(filter(None, (reason, failure)))
-            group.sudo().write({"error": note or False})
 
     def _ticket_record_connection_state(self, error):
         """Keep the last general error on the server, as Odoo's fetch does, and tell the

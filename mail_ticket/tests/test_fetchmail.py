@@ -1,7 +1,8 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 
-from odoo.addons.mail_ticket.models.imap_mailbox import imap_utf7_encode, parse_fetch, uid_set
+from odoo.addons.mail_ticket.tools.imap_mailbox import imap_utf7_encode, parse_fetch, uid_set
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import fetch_batches, headers_vals
 
 from .common import MailTicketCommon
 
@@ -115,11 +116,11 @@ class TestTicketMailServer(MailTicketCommon):
         )
 
     def test_fetch_batches_bounded_in_count_and_bytes(self):
-        batches = list(self.server._ticket_batches(range(1, 121), {}, 10))
+        batches = list(fetch_batches(range(1, 121), {}, 10))
         self.assertEqual([len(batch) for batch in batches], [50, 50, 20])
         mb = 1024 * 1024
         sizes = {1: 20 * mb, 2: 20 * mb, 3: 30 * mb, 4: 1000 * mb}
-        batches = list(self.server._ticket_batches([1, 2, 3, 4], sizes, 100 * mb))
+        batches = list(fetch_batches([1, 2, 3, 4], sizes, 100 * mb))
         self.assertEqual(batches, [[1], [2], [3, 4]], "an oversized mail is not downloaded")
 
     def test_fetch_interval_setting(self):
@@ -141,12 +142,12 @@ class TestInboundHeaders(MailTicketCommon):
             b"Subject: =?utf-8?q?Hallo=00Welt?=\r\n"
             b"Message-ID: <m1@example.com>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n"
         )
-        vals = self.env["mail.ticket.inbound"]._headers_vals(raw)
+        vals = headers_vals(raw)
         self.assertEqual(vals["subject"], "HalloWelt")
         self.assertEqual(vals["email_from"], "Jürgen <j@example.com>")
         self.assertEqual(vals["message_id"], "<m1@example.com>")
         self.assertEqual(str(vals["date"]), "2026-11-24 09:00:00")
-        vals = self.env["mail.ticket.inbound"]._headers_vals(b"Date: nonsense\r\n\r\nx")
+        vals = headers_vals(b"Date: nonsense\r\n\r\nx")
         self.assertEqual(
             vals, {"message_id": False, "email_from": False, "subject": False, "date": False}
         )
