@@ -226,24 +226,16 @@ class FetchmailServer(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         vals_list = [self._ticket_drop_stored_password(vals) for vals in vals_list]
-        servers = super().create(vals_list)
-        self.env.registry.clear_cache()  # _ticket_default_reply_to_server_id
-        return servers
+        return super().create(vals_list)
 
     def write(self, vals):
-        res = super().write(self._ticket_drop_stored_password(vals))
-        # not on every fetch (it writes the date): only when the answer may change
-        if vals.keys() & {"object_id", "ticket_reply_to", "user", "active"}:
-            self.env.registry.clear_cache()
-        return res
+        return super().write(self._ticket_drop_stored_password(vals))
 
     def unlink(self):
         # the database cascade would leave the raw sources (attachments) behind
         self.check_access("unlink")
         self.env["mail.ticket.inbound"].sudo().search([("server_id", "in", self.ids)]).unlink()
-        res = super().unlink()
-        self.env.registry.clear_cache()
-        return res
+        return super().unlink()
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -348,19 +340,11 @@ class FetchmailServer(models.Model):
 
     @api.model
     def _ticket_default_reply_to_server(self):
-        """The mailbox that answers for tickets entered by hand."""
-        return self.browse(self._ticket_default_reply_to_server_id())
-
-    @api.model
-    @tools.ormcache()
-    def _ticket_default_reply_to_server_id(self):
-        return (
-            self.sudo()
-            .search(
-                [("object_id.model", "=", "mail.ticket"), ("ticket_reply_to", "!=", False)],
-                limit=1,
-            )
-            .id
+        """The mailbox that answers for tickets entered by hand: the first ticket mailbox
+        with a support address (one indexed query, only for tickets without a mailbox)."""
+        return self.sudo().search(
+            [("object_id.model", "=", "mail.ticket"), ("ticket_reply_to", "!=", False)],
+            limit=1,
         )
 
     def _ticket_default_values(self):
