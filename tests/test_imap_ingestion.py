@@ -325,3 +325,78 @@ def test_server_form_buttons_and_defaults(odoo_db, ticket_server, imap_account):
         server.ticket_folder = "Gibt es nicht"
         with pytest.raises(UserError, match="Gibt es nicht"):
             server.button_confirm_login()
+
+
+def test_two_mailboxes_drained_by_two_cron_workers(odoo_db, ticket_server, imap_account, dovecot):
+    """Each ticket mailbox has its own job: two cron workers (here two Odoo processes)
+    read two mailboxes at the same time, a third one running a job already running adds
+    nothing, and the shared fetchmail cron leaves both mailboxes to their jobs."""
+    other = dovecot.new_account()
+    total = 80
+    for index in range(total):
+        imap_account.append(make_mail(f"Erstes Postfach {index:03d}"))
+        other.append(make_mail(f"Zweites Postfach {index:03d}"))
+    first = ticket_server()
+    second = ticket_server(name=f"Support {other.login}", user=other.login, password=other.password)
+    with odoo_db.env() as env:
+        env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+    with odoo_db.env() as env:
+        servers = env["fetchmail.server"].browse([first, second])
+        assert not env["mail.ticket.inbound"].search_count([("server_id", "in", servers.ids)])
+        assert len(servers.ticket_cron_id) == 2 and all(servers.ticket_cron_id.mapped("active"))
+
+    workers = [odoo_db.spawn("job", server_id) for server_id in (first, second, first)]
+    outputs = [worker.communicate(timeout=300)[0].decode(errors="replace") for worker in workers]
+    # of two workers on one job, one runs it; the other finds it running, or runs it after
+    assert "worker done" in outputs[1], outputs[1][-3000:]
+    assert "worker done" in outputs[0] or "worker done" in outputs[2], outputs
+    assert all("worker done" in out or "already executing" in out for out in outputs), outputs
+    drain(odoo_db, first)
+    drain(odoo_db, second)
+
+    with odoo_db.env() as env:
+        for server_id, name in ((first, "Erstes Postfach"), (second, "Zweites Postfach")):
+            tickets = tickets_of(env, server_id)
+            assert sorted(tickets.mapped("name")) == [f"{name} {i:03d}" for i in range(total)]
+            assert len(inbound_of(env, server_id)) == total
+            assert (
+                env["mail.message"].search_count(
+                    [
+                        ("model", "=", "mail.ticket"),
+                        ("res_id", "in", tickets.ids),
+                        ("message_type", "=", "email"),
+                    ]
+                )
+                == total
+            ), "every mail is in a chatter exactly once"
+
+
+def test_shared_cron_reads_other_servers_and_mailboxes_without_job(
+    odoo_db, ticket_server, imap_account, dovecot
+):
+    """The shared cron reads, in priority order, Odoo's other mail servers (as Odoo does)
+    and a ticket mailbox whose own job was archived by an admin."""
+    contacts = dovecot.new_account()
+    with odoo_db.env() as env:
+        partner_model_id = env["ir.model"]._get_id("res.partner")
+    other_id = ticket_server(
+        name=f"Contacts {contacts.login}",
+        user=contacts.login,
+        password=contacts.password,
+        object_id=partner_model_id,
+        priority=1,
+    )
+    server_id = ticket_server(priority=2)
+    with odoo_db.env() as env:
+        servers = env["fetchmail.server"].browse([other_id, server_id])
+        assert not servers[0].ticket_cron_id, "Odoo's mail servers have no job of their own"
+        servers[1].ticket_cron_id.active = False
+    contacts.append(make_mail(f"Neuer Kontakt {contacts.login}"))
+    imap_account.append(make_mail("Drucker druckt nicht"))
+    with odoo_db.env() as env:
+        env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+
+    assert ticket_names(odoo_db, server_id) == ["Drucker druckt nicht"]
+    with odoo_db.env() as env:
+        assert env["res.partner"].search_count([("name", "=", f"Neuer Kontakt {contacts.login}")])
+    assert all(r"\Seen" in flags for flags in contacts.flags().values())

@@ -6,7 +6,7 @@ from datetime import timedelta
 from imaplib import IMAP4
 from itertools import groupby
 
-from odoo import api, fields, models, tools
+from odoo import SUPERUSER_ID, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import config, exception_to_unicode
@@ -20,6 +20,8 @@ from .mail_ticket import TICKET_PRIORITIES
 _logger = logging.getLogger(__name__)
 
 MANUAL_FETCH_LIMIT = 500  # "Fetch Now" leaves the rest to the cron
+# what a ticket mailbox's own scheduled action follows
+CRON_FIELDS = {"active", "state", "name", "object_id", "server_type", "ticket_fetch_interval"}
 # a mailbox's password kept out of the database, where operators keep secrets
 SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option names
 SECRET_OPTION = "mail_ticket_password_{key}"  # in odoo.conf
@@ -136,6 +138,21 @@ class FetchmailServer(models.Model):
         "variable MAIL_TICKET_PASSWORD_<KEY> of the Odoo process, instead of the "
         "database. Lowercase letters, digits and underscores.",
     )
+    ticket_fetch_interval = fields.Integer(
+        string="Fetch Every (minutes)",
+        default=1,
+        help="How often this mailbox is read, by its own scheduled action: an idle mailbox "
+        "costs one IMAP command per run.",
+    )
+    ticket_cron_id = fields.Many2one(
+        "ir.cron",
+        string="Scheduled Fetch",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The scheduled action that reads this mailbox, on its own, so that Odoo's cron "
+        "workers read several mailboxes at once. Active while the server is confirmed.",
+    )
     ticket_fetch_run_ids = fields.One2many(
         "mail.ticket.fetch.run", "server_id", string="Fetch History"
     )
@@ -179,10 +196,14 @@ class FetchmailServer(models.Model):
         for server in self:
             server.ticket_failed_count = counts.get(server._origin, 0)
 
-    @api.constrains("ticket_max_attempts", "ticket_max_size", "ticket_ack_hourly_limit")
+    @api.constrains(
+        "ticket_max_attempts", "ticket_max_size", "ticket_ack_hourly_limit", "ticket_fetch_interval"
+    )
     def _check_ticket_limits(self):
         if any(server.ticket_max_attempts < 1 or server.ticket_max_size < 1 for server in self):
             raise ValidationError(self.env._("Attempts and size limit must be at least 1."))
+        if any(server.ticket_fetch_interval < 1 for server in self):
+            raise ValidationError(self.env._("A mailbox is read every minute at most."))
         if any(server.ticket_ack_hourly_limit < 0 for server in self):
             raise ValidationError(self.env._("The acknowledgements per hour cannot be negative."))
 
@@ -226,16 +247,74 @@ class FetchmailServer(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         vals_list = [self._ticket_drop_stored_password(vals) for vals in vals_list]
-        return super().create(vals_list)
+        servers = super().create(vals_list)
+        servers._ticket_sync_cron()
+        return servers
 
     def write(self, vals):
-        return super().write(self._ticket_drop_stored_password(vals))
+        res = super().write(self._ticket_drop_stored_password(vals))
+        # as Odoo's _update_cron: not while fetching (the job of the mailbox is running)
+        if vals.keys() & CRON_FIELDS and not self.env.context.get("fetchmail_cron_running"):
+            self._ticket_sync_cron()
+        return res
 
     def unlink(self):
         # the database cascade would leave the raw sources (attachments) behind
         self.check_access("unlink")
         self.env["mail.ticket.inbound"].sudo().search([("server_id", "in", self.ids)]).unlink()
-        return super().unlink()
+        crons = self.sudo().ticket_cron_id
+        res = super().unlink()
+        self._ticket_unlink_crons(crons)
+        return res
+
+    @api.model
+    def _ticket_sync_all_crons(self):
+        """Bring the scheduled actions of all mail servers up to date (on install and
+        update of the addon: mailboxes created before had none)."""
+        self.sudo().with_context(active_test=False).search([])._ticket_sync_cron()
+
+    @api.model
+    def _ticket_unlink_crons(self, crons):
+        """Remove scheduled actions of ticket mailboxes, with their server actions (which
+        the ORM keeps when it removes a record that _inherits them)."""
+        actions = crons.sudo().ir_actions_server_id
+        crons.sudo().unlink()
+        actions.unlink()
+
+    def _ticket_sync_cron(self):
+        """Give each ticket mailbox on IMAP its own scheduled action, active while the
+        server is active and confirmed; remove it from the other servers."""
+        Cron = self.env["ir.cron"].sudo()
+        for server in self.sudo().with_context(active_test=False):
+            cron = server.ticket_cron_id
+            if not server.is_ticket_server or server._get_connection_type() != "imap":
+                if cron:
+                    server.ticket_cron_id = False
+                    self._ticket_unlink_crons(cron)
+                continue
+            vals = {
+                "name": self.env._("Helpdesk: Fetch Mailbox %(name)s", name=server.name),
+                "interval_number": server.ticket_fetch_interval,
+                "interval_type": "minutes",
+                "active": server.active and server.state == "done",
+            }
+            if not cron:
+                server.ticket_cron_id = Cron.create(
+                    {
+                        **vals,
+                        "model_id": self.env["ir.model"]._get_id("fetchmail.server"),
+                        "state": "code",
+                        "code": f"model._cron_fetch_ticket_mailbox({server.id})",
+                        "user_id": SUPERUSER_ID,
+                        "priority": 4,  # before the shared fetchmail cron (5)
+                    }
+                )
+                continue
+            changes = {name: value for name, value in vals.items() if cron[name] != value}
+            # a running job is locked: it deactivates itself when it finds its server
+            # unconfirmed, and is brought up to date by the next change (Odoo's toggle)
+            if changes and cron.try_lock_for_update(allow_referencing=True):
+                cron.write(changes)
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -365,6 +444,25 @@ class FetchmailServer(models.Model):
             values["tag_ids"] = [Command.set(self.ticket_tag_ids.ids)]
         return values
 
+    @api.model
+    def _cron_fetch_ticket_mailbox(self, server_id):
+        """The job of one ticket mailbox (its ``ticket_cron_id``): fetch it alone, so that
+        Odoo's cron workers read several mailboxes in parallel."""
+        server = self.browse(server_id).exists()
+        server = server.filtered_domain(MAIL_SERVER_DOMAIN).filtered("active")
+        if not server:  # draft, archived or deleted meanwhile: wait until it is confirmed
+            self.env["ir.cron"]._commit_progress(deactivate=True)
+            return
+        server._fetch_mail()
+
+    @api.model
+    def _fetch_mails(self, **kw):
+        """The shared cron "Mail: Fetchmail Service" leaves the ticket mailboxes that have
+        their own job to it."""
+        return super(FetchmailServer, self.with_context(mail_ticket_shared_cron=True))._fetch_mails(
+            **kw
+        )
+
     def _fetch_mail(self, batch_limit=50):
         """Fetch the servers in priority order, as Odoo's loop does (one server locked at a
         time, ``fetchmail_cron_running`` so that their writes leave the crons alone).
@@ -377,10 +475,14 @@ class FetchmailServer(models.Model):
         servers = self.with_context(fetchmail_cron_running=True).sorted(
             lambda server: (server.priority, server.id)
         )
+        if self.env.context.get("mail_ticket_shared_cron"):
+            servers = servers.filtered(lambda server: not server.ticket_cron_id.active)
         limit = None if self.env.context.get("cron_id") else MANUAL_FETCH_LIMIT
         Cron = self.env["ir.cron"]
-        # servers still to check, plus the mails the ticket mailboxes left (Odoo's loop
-        # counts what its servers leave while it runs them)
+        # The cron's progress: the servers still to check, plus the mails the ticket
+        # mailboxes left. Odoo's loop sets it to what its own servers leave while it runs
+        # them; a ticket mailbox checked after them in the same run sets it anew (the
+        # shared cron leaves ticket mailboxes to their own jobs, so both rarely mix).
         remaining = len(servers)
         Cron._commit_progress(remaining=remaining)
         exception = None
@@ -392,6 +494,8 @@ class FetchmailServer(models.Model):
                 exception = (
                     super(FetchmailServer, group)._fetch_mail(batch_limit=batch_limit) or exception
                 )
+                if not Cron._commit_progress():  # keeps the count Odoo's loop left
+                    return exception
                 continue
             for server in group:
                 remaining -= 1

@@ -123,6 +123,66 @@ class TestTicketMailServer(MailTicketCommon):
         batches = list(fetch_batches([1, 2, 3, 4], sizes, 100 * mb))
         self.assertEqual(batches, [[1], [2], [3, 4]], "an oversized mail is not downloaded")
 
+    def test_each_mailbox_has_its_own_job(self):
+        server = self.server
+        job = server.ticket_cron_id
+        self.assertEqual(job.code, f"model._cron_fetch_ticket_mailbox({server.id})")
+        self.assertEqual((job.interval_number, job.interval_type), (1, "minutes"))
+        self.assertEqual(job.user_id, self.env.ref("base.user_root"))
+        self.assertFalse(job.active, "not before Test & Confirm")
+        server.write({"state": "done"})
+        self.assertTrue(job.active)
+        server.ticket_fetch_interval = 5
+        self.assertEqual(job.interval_number, 5)
+        server.active = False
+        self.assertFalse(job.active)
+        server.active = True
+        self.assertTrue(job.active)
+        server.set_draft()
+        self.assertFalse(job.active)
+        with self.assertRaises(ValidationError):
+            server.ticket_fetch_interval = 0
+
+        copy = server.copy()
+        self.assertTrue(copy.ticket_cron_id)
+        self.assertNotEqual(copy.ticket_cron_id, job)
+        copy_job = copy.ticket_cron_id
+        copy_action = copy_job.ir_actions_server_id
+        copy.unlink()
+        self.assertFalse(copy_job.exists(), "removed with its mail server")
+        self.assertFalse(copy_action.exists(), "and its server action")
+
+        server.object_id = self.env["ir.model"]._get_id("res.partner")
+        self.assertFalse(server.ticket_cron_id)
+        self.assertFalse(job.exists(), "Odoo's shared cron reads the other mail servers")
+        server.object_id = self.env["ir.model"]._get_id("mail.ticket")
+        self.assertTrue(server.ticket_cron_id)
+        pop = self.env["fetchmail.server"].create(
+            {"name": "POP", "server_type": "pop", "object_id": server.object_id.id}
+        )
+        self.assertFalse(pop.ticket_cron_id, "POP mailboxes are read as Odoo does")
+
+    def test_mailboxes_created_before_get_their_job(self):
+        self.server._ticket_unlink_crons(self.server.ticket_cron_id)
+        self.assertFalse(self.server.ticket_cron_id)
+        self.env["fetchmail.server"]._ticket_sync_all_crons()  # on update of the addon
+        self.assertEqual(
+            self.server.ticket_cron_id.code, f"model._cron_fetch_ticket_mailbox({self.server.id})"
+        )
+
+    def test_job_of_a_mailbox_gone_stops(self):
+        job = self.server.ticket_cron_id
+        self.server.write({"state": "done"})
+        self.server.active = False  # archived, its job could not be updated (running)
+        job.active = True
+        progress = self.env["ir.cron.progress"].create({"cron_id": job.id})
+        with self.enter_registry_test_mode(), self.registry.cursor() as cr:
+            self.env(cr=cr)["fetchmail.server"].with_context(
+                cron_id=job.id, ir_cron_progress_id=progress.id
+            )._cron_fetch_ticket_mailbox(self.server.id)
+        progress.invalidate_recordset()
+        self.assertTrue(progress.deactivate, "the job deactivates itself")
+
     def test_fetch_interval_setting(self):
         cron = self.env.ref("mail.ir_cron_mail_gateway_action")
         cron.write({"interval_number": 5, "interval_type": "minutes"})
