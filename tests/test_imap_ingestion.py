@@ -4,9 +4,12 @@ Every test reads its own IMAP account with its own Incoming Mail Server record, 
 drives the real "Mail: Fetchmail Service" cron (or a separate Odoo process running it).
 """
 
+import contextlib
+import imaplib
 import signal
 from email import message_from_bytes
 from email.policy import default as default_policy
+from unittest.mock import patch
 
 import pytest
 from odoo_env import foreign_agent, make_mail
@@ -34,6 +37,20 @@ def drain(odoo_db, server_id, max_runs=30):
             if not env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids[:1].left_count:
                 return runs
     raise AssertionError(f"the mailbox does not drain in {max_runs} cron runs")
+
+
+@contextlib.contextmanager
+def imap_commands():
+    """Record the IMAP commands this process sends (the real server answers them)."""
+    sent = []
+    command = imaplib.IMAP4._command
+
+    def spy(connection, name, *args):
+        sent.append(f"UID {args[0]}" if name == "UID" else name)
+        return command(connection, name, *args)
+
+    with patch.object(imaplib.IMAP4, "_command", spy):
+        yield sent
 
 
 def ticket_names(odoo_db, server_id):
@@ -325,6 +342,33 @@ def test_server_form_buttons_and_defaults(odoo_db, ticket_server, imap_account):
         server.ticket_folder = "Gibt es nicht"
         with pytest.raises(UserError, match="Gibt es nicht"):
             server.button_confirm_login()
+
+
+def test_idle_poll_is_one_status_command(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server()
+    imap_account.append(make_mail("Eins"))
+    odoo_db.run_cron()
+    with imap_commands() as sent:
+        odoo_db.run_cron()
+        odoo_db.run_cron()
+    session = [name for name in sent if name not in ("CAPABILITY", "LOGIN", "LOGOUT")]
+    assert session == ["STATUS", "STATUS"], "no SELECT, SEARCH or FETCH when nothing is new"
+    with odoo_db.env() as env:
+        server = env["fetchmail.server"].browse(server_id)
+        runs = server.ticket_fetch_run_ids
+        assert [(run.created_count, run.check_count) for run in runs] == [(0, 2), (1, 1)], (
+            "the idle runs share one row of the fetch history"
+        )
+        assert server.date and not server.error_date
+
+    imap_account.append(make_mail("Zwei"))
+    with imap_commands() as sent:
+        odoo_db.run_cron()
+    assert sent.count("STATUS") == 1 and "UID SEARCH" in sent and "UID FETCH" in sent
+    assert ticket_names(odoo_db, server_id) == ["Eins", "Zwei"]
+    with odoo_db.env() as env:
+        runs = env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids
+        assert [(run.created_count, run.check_count) for run in runs] == [(1, 1), (0, 2), (1, 1)]
 
 
 def test_two_mailboxes_drained_by_two_cron_workers(odoo_db, ticket_server, imap_account, dovecot):

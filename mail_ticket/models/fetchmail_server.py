@@ -525,7 +525,7 @@ class FetchmailServer(models.Model):
         """
         self.ensure_one()
         started = time.monotonic()
-        _logger.info(
+        _logger.debug(
             "Start checking for new emails on %s server %s, folder %s",
             self.server_type,
             self.name,
@@ -565,10 +565,14 @@ class FetchmailServer(models.Model):
         return result
 
     def _ticket_record_run(self, result, duration):
-        """Add the run to the fetch history."""
-        _logger.info(
+        """Add the run to the fetch history; an empty run (nothing read, retried or left,
+        no error) after an empty run only counts on that row, so that polling every
+        minute does not fill the history."""
+        Run = self.env["mail.ticket.fetch.run"].sudo()
+        log = _logger.debug if result.is_empty else _logger.info
+        log(
             "Fetched %d mail(s) from %s server %s in %.2fs: %d created, %d updated, %d ignored, "
-            "%d failed, %d retried, %d left for the next run",
+            "%d failed, %d retried, %d left for the next run%s",
             result.fetched,
             self.server_type,
             self.name,
@@ -579,25 +583,29 @@ class FetchmailServer(models.Model):
             result.failed,
             result.retried,
             result.left,
+            " (idle)" if result.idle else "",
         )
-        return (
-            self.env["mail.ticket.fetch.run"]
-            .sudo()
-            .create(
-                {
-                    "server_id": self.id,
-                    "folder": self.ticket_folder,
-                    "duration": duration,
-                    "fetched_count": result.fetched,
-                    "created_count": result.created,
-                    "updated_count": result.updated,
-                    "ignored_count": result.ignored,
-                    "failed_count": result.failed,
-                    "retried_count": result.retried,
-                    "left_count": result.left,
-                    "error": result.error and exception_to_unicode(result.error),
-                }
-            )
+        if result.is_empty:
+            last = Run.search([("server_id", "=", self.id)], limit=1)
+            if last and last._is_empty():
+                last.write(
+                    {"check_count": last.check_count + 1, "date_last_check": fields.Datetime.now()}
+                )
+                return last
+        return Run.create(
+            {
+                "server_id": self.id,
+                "folder": self.ticket_folder,
+                "duration": duration,
+                "fetched_count": result.fetched,
+                "created_count": result.created,
+                "updated_count": result.updated,
+                "ignored_count": result.ignored,
+                "failed_count": result.failed,
+                "retried_count": result.retried,
+                "left_count": result.left,
+                "error": result.error and exception_to_unicode(result.error),
+            }
         )
 
     def _ticket_connect(self):
@@ -635,14 +643,10 @@ class FetchmailServer(models.Model):
         if error is None:
             if self.date_ticket_alert:
                 self._ticket_notify_mailbox_state(recovered=True)
-            self.write(
-                {
-                    "date": now,
-                    "error_date": False,
-                    "error_message": False,
-                    "date_ticket_alert": False,
-                }
-            )
+            vals = {"date": now}  # when the mailbox was last read, even when idle
+            if self.error_date or self.error_message or self.date_ticket_alert:
+                vals.update(error_date=False, error_message=False, date_ticket_alert=False)
+            self.write(vals)
             return
         if not self.error_date:
             self.write(

@@ -80,6 +80,10 @@ class MailTicketInbound(models.Model):
         "A mail of a mailbox folder is recorded once.",
     )
     _retry_idx = models.Index("(server_id, attempts) WHERE state = 'failed'")
+    # processed mails whose after-processing action is still to apply (the idle check)
+    _mailbox_action_idx = models.Index(
+        "(server_id, folder, uidvalidity) WHERE state != 'failed' AND mailbox_done IS NOT TRUE"
+    )
 
     # ------------------------------------------------------------
     # ACTIONS

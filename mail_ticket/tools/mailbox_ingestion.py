@@ -93,6 +93,7 @@ class IngestionResult:
     failed: int = 0  # ... that failed, or are over the size limit
     retried: int = 0  # failed mails processed again
     left: int = 0  # mails (new or to retry) left for the next run
+    idle: bool = False  # STATUS told that nothing changed: no SEARCH, no FETCH
     error: Exception | None = None  # what stopped the run (connection, login, protocol)
 
     def count(self, inbound):
@@ -106,6 +107,11 @@ class IngestionResult:
             self.ignored += 1
         else:
             self.failed += 1
+
+    @property
+    def is_empty(self):
+        """Nothing read, retried or left, no error: an idle poll's result."""
+        return not (self.fetched or self.retried or self.left or self.error)
 
 
 class MailboxIngestion:
@@ -141,7 +147,14 @@ class MailboxIngestion:
             allows, see ``ir.cron._commit_progress``)
         """
         result = self.result
-        last_uid, retry_due, action_due = self._folder_state(self.mailbox.select())
+        uidvalidity, uidnext = self.mailbox.status()
+        last_uid, retry_due, action_due = self._folder_state(uidvalidity)
+        if uidnext - 1 <= last_uid and not retry_due and not action_due:
+            result.idle = True
+            return result
+
+        if self.mailbox.select() != uidvalidity:  # rebuilt between STATUS and SELECT
+            last_uid, retry_due, action_due = self._folder_state(self.mailbox.uidvalidity)
         if action_due:
             self._apply_mailbox_action(self._pending_mailbox_action())
         if not last_uid:
