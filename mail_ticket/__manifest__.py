@@ -18,6 +18,7 @@
         "data/mail_template_data.xml",
         "data/mail_templates_email_layouts.xml",
         "data/ir_cron_data.xml",
+        "data/fetchmail_server_data.xml",
         "views/fetchmail_server_views.xml",
         "views/mail_ticket_views.xml",
         "views/mail_ticket_comment_views.xml",
@@ -44,4 +45,5 @@
         "static/description/screenshot_ticket_form.png",
     ],
     "application": True,
+    "uninstall_hook": "uninstall_hook",
 }

@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from mailbed import free_port  # tests/ is on sys.path
+from odoo_worker import run_fetch_jobs
 
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
@@ -86,9 +87,10 @@ class OdooDb:
             yield api.Environment(cr, SUPERUSER_ID, context or {})
 
     def run_cron(self):
-        """Run "Mail: Fetchmail Service" as the scheduler would (its own cursors)."""
+        """Run the fetch jobs as the scheduler would (their own cursors): each ticket
+        mailbox's own job, then "Mail: Fetchmail Service" for the other mail servers."""
         with self.env() as env:
-            env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+            run_fetch_jobs(env)
 
     def spawn(self, *args):
         """Start tests/odoo_worker.py in a separate Odoo process."""

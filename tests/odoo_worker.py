@@ -1,9 +1,11 @@
 """A separate Odoo process for the end-to-end tests: fetch mail as the cron or a user does.
 
     python tests/odoo_worker.py --db DB --addons-path P [--db-host H --db-port N --db-user U]
-        cron             run "Mail: Fetchmail Service" as the scheduler would
+        cron             run the fetch jobs as the scheduler would: each ticket mailbox's
+                         own job, then "Mail: Fetchmail Service" for the other servers
+        job ID           run the own job of ticket mailbox ID only (one cron worker)
         fetch-now ID     press "Fetch Now" on mail server ID
-        drain ID         run the cron until mail server ID's last fetch left nothing
+        drain ID         run the fetch jobs until mail server ID's last fetch left nothing
 
 The tests kill it with SIGKILL in the middle of a run, or run two at once.
 """
@@ -23,7 +25,7 @@ def main():
     parser.add_argument("--db-host", default="")
     parser.add_argument("--db-port", default="")
     parser.add_argument("--db-user", default="")
-    parser.add_argument("command", choices=["cron", "fetch-now", "drain"])
+    parser.add_argument("command", choices=["cron", "job", "fetch-now", "drain"])
     parser.add_argument("server_id", nargs="?", type=int)
     args = parser.parse_args()
 
@@ -36,7 +38,9 @@ def main():
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
         if args.command == "cron":
-            env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+            run_fetch_jobs(env)
+        elif args.command == "job":
+            env["fetchmail.server"].browse(args.server_id).ticket_cron_id.method_direct_trigger()
         elif args.command == "drain":
             drain(env, args.server_id)
         else:
@@ -44,11 +48,18 @@ def main():
     print("worker done", flush=True)
 
 
+def run_fetch_jobs(env):
+    """Run the jobs that fetch mail, as the scheduler would: the own job of each ticket
+    mailbox, then the shared "Mail: Fetchmail Service" (which skips those mailboxes)."""
+    mailboxes = env["fetchmail.server"].search([("ticket_cron_id.active", "=", True)])
+    for job in (*mailboxes.ticket_cron_id, env.ref("mail.ir_cron_mail_gateway_action")):
+        job.method_direct_trigger()
+
+
 def drain(env, server_id, max_runs=30):
-    """Run the fetchmail cron until the server's last fetch left no mail behind."""
-    cron = env.ref("mail.ir_cron_mail_gateway_action")
+    """Run the fetch jobs until the server's last fetch left no mail behind."""
     for runs in range(1, max_runs + 1):
-        cron.method_direct_trigger()
+        run_fetch_jobs(env)
         env.cr.commit()  # a new snapshot, that sees what the run committed
         env.invalidate_all()
         last_run = env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids[:1]

@@ -4,9 +4,12 @@ Every test reads its own IMAP account with its own Incoming Mail Server record, 
 drives the real "Mail: Fetchmail Service" cron (or a separate Odoo process running it).
 """
 
+import contextlib
+import imaplib
 import signal
 from email import message_from_bytes
 from email.policy import default as default_policy
+from unittest.mock import patch
 
 import pytest
 from odoo_env import foreign_agent, make_mail
@@ -34,6 +37,20 @@ def drain(odoo_db, server_id, max_runs=30):
             if not env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids[:1].left_count:
                 return runs
     raise AssertionError(f"the mailbox does not drain in {max_runs} cron runs")
+
+
+@contextlib.contextmanager
+def imap_commands():
+    """Record the IMAP commands this process sends (the real server answers them)."""
+    sent = []
+    command = imaplib.IMAP4._command
+
+    def spy(connection, name, *args):
+        sent.append(f"UID {args[0]}" if name == "UID" else name)
+        return command(connection, name, *args)
+
+    with patch.object(imaplib.IMAP4, "_command", spy):
+        yield sent
 
 
 def ticket_names(odoo_db, server_id):
@@ -325,3 +342,105 @@ def test_server_form_buttons_and_defaults(odoo_db, ticket_server, imap_account):
         server.ticket_folder = "Gibt es nicht"
         with pytest.raises(UserError, match="Gibt es nicht"):
             server.button_confirm_login()
+
+
+def test_idle_poll_is_one_status_command(odoo_db, ticket_server, imap_account):
+    server_id = ticket_server()
+    imap_account.append(make_mail("Eins"))
+    odoo_db.run_cron()
+    with imap_commands() as sent:
+        odoo_db.run_cron()
+        odoo_db.run_cron()
+    session = [name for name in sent if name not in ("CAPABILITY", "LOGIN", "LOGOUT")]
+    assert session == ["STATUS", "STATUS"], "no SELECT, SEARCH or FETCH when nothing is new"
+    with odoo_db.env() as env:
+        server = env["fetchmail.server"].browse(server_id)
+        runs = server.ticket_fetch_run_ids
+        assert [(run.created_count, run.check_count) for run in runs] == [(0, 2), (1, 1)], (
+            "the idle runs share one row of the fetch history"
+        )
+        assert server.date and not server.error_date
+
+    imap_account.append(make_mail("Zwei"))
+    with imap_commands() as sent:
+        odoo_db.run_cron()
+    assert sent.count("STATUS") == 1 and "UID SEARCH" in sent and "UID FETCH" in sent
+    assert ticket_names(odoo_db, server_id) == ["Eins", "Zwei"]
+    with odoo_db.env() as env:
+        runs = env["fetchmail.server"].browse(server_id).ticket_fetch_run_ids
+        assert [(run.created_count, run.check_count) for run in runs] == [(1, 1), (0, 2), (1, 1)]
+
+
+def test_two_mailboxes_drained_by_two_cron_workers(odoo_db, ticket_server, imap_account, dovecot):
+    """Each ticket mailbox has its own job: two cron workers (here two Odoo processes)
+    read two mailboxes at the same time, a third one running a job already running adds
+    nothing, and the shared fetchmail cron leaves both mailboxes to their jobs."""
+    other = dovecot.new_account()
+    total = 80
+    for index in range(total):
+        imap_account.append(make_mail(f"Erstes Postfach {index:03d}"))
+        other.append(make_mail(f"Zweites Postfach {index:03d}"))
+    first = ticket_server()
+    second = ticket_server(name=f"Support {other.login}", user=other.login, password=other.password)
+    with odoo_db.env() as env:
+        env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+    with odoo_db.env() as env:
+        servers = env["fetchmail.server"].browse([first, second])
+        assert not env["mail.ticket.inbound"].search_count([("server_id", "in", servers.ids)])
+        assert len(servers.ticket_cron_id) == 2 and all(servers.ticket_cron_id.mapped("active"))
+
+    workers = [odoo_db.spawn("job", server_id) for server_id in (first, second, first)]
+    outputs = [worker.communicate(timeout=300)[0].decode(errors="replace") for worker in workers]
+    # of two workers on one job, one runs it; the other finds it running, or runs it after
+    assert "worker done" in outputs[1], outputs[1][-3000:]
+    assert "worker done" in outputs[0] or "worker done" in outputs[2], outputs
+    assert all("worker done" in out or "already executing" in out for out in outputs), outputs
+    drain(odoo_db, first)
+    drain(odoo_db, second)
+
+    with odoo_db.env() as env:
+        for server_id, name in ((first, "Erstes Postfach"), (second, "Zweites Postfach")):
+            tickets = tickets_of(env, server_id)
+            assert sorted(tickets.mapped("name")) == [f"{name} {i:03d}" for i in range(total)]
+            assert len(inbound_of(env, server_id)) == total
+            assert (
+                env["mail.message"].search_count(
+                    [
+                        ("model", "=", "mail.ticket"),
+                        ("res_id", "in", tickets.ids),
+                        ("message_type", "=", "email"),
+                    ]
+                )
+                == total
+            ), "every mail is in a chatter exactly once"
+
+
+def test_shared_cron_reads_other_servers_and_mailboxes_without_job(
+    odoo_db, ticket_server, imap_account, dovecot
+):
+    """The shared cron reads, in priority order, Odoo's other mail servers (as Odoo does)
+    and a ticket mailbox whose own job was archived by an admin."""
+    contacts = dovecot.new_account()
+    with odoo_db.env() as env:
+        partner_model_id = env["ir.model"]._get_id("res.partner")
+    other_id = ticket_server(
+        name=f"Contacts {contacts.login}",
+        user=contacts.login,
+        password=contacts.password,
+        object_id=partner_model_id,
+        priority=1,
+    )
+    server_id = ticket_server(priority=2)
+    with odoo_db.env() as env:
+        servers = env["fetchmail.server"].browse([other_id, server_id])
+        assert not servers[0].ticket_cron_id, "Odoo's mail servers have no job of their own"
+        servers[1].ticket_cron_id.active = False
+    contacts.append(make_mail(f"Neuer Kontakt {contacts.login}"))
+    imap_account.append(make_mail("Drucker druckt nicht"))
+    with odoo_db.env() as env:
+        env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+
+    assert ticket_names(odoo_db, server_id) == ["Drucker druckt nicht"]
+    with odoo_db.env() as env:
+        assert env["res.partner"].search_count([("name", "=", f"Neuer Kontakt {contacts.login}")])
+    assert all(r"\Seen" in flags for flags in contacts.flags().values())

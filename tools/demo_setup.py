@@ -79,10 +79,7 @@ def main():
             server.write(imap_vals)
         else:
             server = env["fetchmail.server"].create(imap_vals)
-        server.button_confirm_login()
-        env.ref("mail.ir_cron_mail_gateway_action").write(
-            {"interval_number": 1, "interval_type": "minutes"}
-        )
+        server.button_confirm_login()  # activates its own job, every minute by default
     print(f"demo mailbox {args.login} on 127.0.0.1:{args.imap_port} feeds tickets")
     return 0
 

@@ -140,7 +140,9 @@ def make_content(args, imap):
     registry = Registry(args.db)
 
     def run_crons(env):
-        env.ref("mail.ir_cron_mail_gateway_action").method_direct_trigger()
+        # each ticket mailbox is read by its own job
+        for job in env["fetchmail.server"].search([]).ticket_cron_id.filtered("active"):
+            job.method_direct_trigger()
         env.ref("mail_ticket.ir_cron_mail_ticket_ack").method_direct_trigger()
 
     with registry.cursor() as cr:

@@ -2,25 +2,26 @@ import logging
 import os
 import re
 import time
-from collections import Counter
 from datetime import timedelta
 from imaplib import IMAP4
+from itertools import groupby
 
-from odoo import api, fields, models, tools
+from odoo import SUPERUSER_ID, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
 from odoo.tools import config, exception_to_unicode
 
 from odoo.addons.mail.models.fetchmail import MAIL_SERVER_DEACTIVATE_TIME, MAIL_SERVER_DOMAIN
 
-from .imap_mailbox import ImapMailbox
+from ..tools.imap_mailbox import ImapMailbox
+from ..tools.mailbox_ingestion import IngestionResult, MailboxIngestion
 from .mail_ticket import TICKET_PRIORITIES
 
 _logger = logging.getLogger(__name__)
 
-FETCH_BATCH_SIZE = 50  # mails per UID FETCH round trip
-FETCH_BATCH_BYTES = 32 * 1024 * 1024  # and at most that much mail in memory
 MANUAL_FETCH_LIMIT = 500  # "Fetch Now" leaves the rest to the cron
+# what a ticket mailbox's own scheduled action follows
+CRON_FIELDS = {"active", "state", "name", "object_id", "server_type", "ticket_fetch_interval"}
 # a mailbox's password kept out of the database, where operators keep secrets
 SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option names
 SECRET_OPTION = "mail_ticket_password_{key}"  # in odoo.conf
@@ -137,6 +138,21 @@ class FetchmailServer(models.Model):
         "variable MAIL_TICKET_PASSWORD_<KEY> of the Odoo process, instead of the "
         "database. Lowercase letters, digits and underscores.",
     )
+    ticket_fetch_interval = fields.Integer(
+        string="Fetch Every (minutes)",
+        default=1,
+        help="How often this mailbox is read, by its own scheduled action: an idle mailbox "
+        "costs one IMAP command per run.",
+    )
+    ticket_cron_id = fields.Many2one(
+        "ir.cron",
+        string="Scheduled Fetch",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The scheduled action that reads this mailbox, on its own, so that Odoo's cron "
+        "workers read several mailboxes at once. Active while the server is confirmed.",
+    )
     ticket_fetch_run_ids = fields.One2many(
         "mail.ticket.fetch.run", "server_id", string="Fetch History"
     )
@@ -180,10 +196,14 @@ class FetchmailServer(models.Model):
         for server in self:
             server.ticket_failed_count = counts.get(server._origin, 0)
 
-    @api.constrains("ticket_max_attempts", "ticket_max_size", "ticket_ack_hourly_limit")
+    @api.constrains(
+        "ticket_max_attempts", "ticket_max_size", "ticket_ack_hourly_limit", "ticket_fetch_interval"
+    )
     def _check_ticket_limits(self):
         if any(server.ticket_max_attempts < 1 or server.ticket_max_size < 1 for server in self):
             raise ValidationError(self.env._("Attempts and size limit must be at least 1."))
+        if any(server.ticket_fetch_interval < 1 for server in self):
+            raise ValidationError(self.env._("A mailbox is read every minute at most."))
         if any(server.ticket_ack_hourly_limit < 0 for server in self):
             raise ValidationError(self.env._("The acknowledgements per hour cannot be negative."))
 
@@ -228,23 +248,73 @@ class FetchmailServer(models.Model):
     def create(self, vals_list):
         vals_list = [self._ticket_drop_stored_password(vals) for vals in vals_list]
         servers = super().create(vals_list)
-        self.env.registry.clear_cache()  # _ticket_default_reply_to_server_id
+        servers._ticket_sync_cron()
         return servers
 
     def write(self, vals):
         res = super().write(self._ticket_drop_stored_password(vals))
-        # not on every fetch (it writes the date): only when the answer may change
-        if vals.keys() & {"object_id", "ticket_reply_to", "user", "active"}:
-            self.env.registry.clear_cache()
+        # as Odoo's _update_cron: not while fetching (the job of the mailbox is running)
+        if vals.keys() & CRON_FIELDS and not self.env.context.get("fetchmail_cron_running"):
+            self._ticket_sync_cron()
         return res
 
     def unlink(self):
         # the database cascade would leave the raw sources (attachments) behind
         self.check_access("unlink")
         self.env["mail.ticket.inbound"].sudo().search([("server_id", "in", self.ids)]).unlink()
+        crons = self.sudo().ticket_cron_id
         res = super().unlink()
-        self.env.registry.clear_cache()
+        self._ticket_unlink_crons(crons)
         return res
+
+    @api.model
+    def _ticket_sync_all_crons(self):
+        """Bring the scheduled actions of all mail servers up to date (on install and
+        update of the addon: mailboxes created before had none)."""
+        self.sudo().with_context(active_test=False).search([])._ticket_sync_cron()
+
+    @api.model
+    def _ticket_unlink_crons(self, crons):
+        """Remove scheduled actions of ticket mailboxes, with their server actions (which
+        the ORM keeps when it removes a record that _inherits them)."""
+        actions = crons.sudo().ir_actions_server_id
+        crons.sudo().unlink()
+        actions.unlink()
+
+    def _ticket_sync_cron(self):
+        """Give each ticket mailbox on IMAP its own scheduled action, active while the
+        server is active and confirmed; remove it from the other servers."""
+        Cron = self.env["ir.cron"].sudo()
+        for server in self.sudo().with_context(active_test=False):
+            cron = server.ticket_cron_id
+            if not server.is_ticket_server or server._get_connection_type() != "imap":
+                if cron:
+                    server.ticket_cron_id = False
+                    self._ticket_unlink_crons(cron)
+                continue
+            vals = {
+                "name": self.env._("Helpdesk: Fetch Mailbox %(name)s", name=server.name),
+                "interval_number": server.ticket_fetch_interval,
+                "interval_type": "minutes",
+                "active": server.active and server.state == "done",
+            }
+            if not cron:
+                server.ticket_cron_id = Cron.create(
+                    {
+                        **vals,
+                        "model_id": self.env["ir.model"]._get_id("fetchmail.server"),
+                        "state": "code",
+                        "code": f"model._cron_fetch_ticket_mailbox({server.id})",
+                        "user_id": SUPERUSER_ID,
+                        "priority": 4,  # before the shared fetchmail cron (5)
+                    }
+                )
+                continue
+            changes = {name: value for name, value in vals.items() if cron[name] != value}
+            # a running job is locked: it deactivates itself when it finds its server
+            # unconfirmed, and is brought up to date by the next change (Odoo's toggle)
+            if changes and cron.try_lock_for_update(allow_referencing=True):
+                cron.write(changes)
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -349,19 +419,11 @@ class FetchmailServer(models.Model):
 
     @api.model
     def _ticket_default_reply_to_server(self):
-        """The mailbox that answers for tickets entered by hand."""
-        return self.browse(self._ticket_default_reply_to_server_id())
-
-    @api.model
-    @tools.ormcache()
-    def _ticket_default_reply_to_server_id(self):
-        return (
-            self.sudo()
-            .search(
-                [("object_id.model", "=", "mail.ticket"), ("ticket_reply_to", "!=", False)],
-                limit=1,
-            )
-            .id
+        """The mailbox that answers for tickets entered by hand: the first ticket mailbox
+        with a support address (one indexed query, only for tickets without a mailbox)."""
+        return self.sudo().search(
+            [("object_id.model", "=", "mail.ticket"), ("ticket_reply_to", "!=", False)],
+            limit=1,
         )
 
     def _ticket_default_values(self):
@@ -382,68 +444,105 @@ class FetchmailServer(models.Model):
             values["tag_ids"] = [Command.set(self.ticket_tag_ids.ids)]
         return values
 
-    def _fetch_mail(self, batch_limit=50):
-        """Ticket mailboxes on IMAP are read by UID, losslessly; others as Odoo does."""
-        ticket_servers = self._ticket_imap_servers()
-        exception = None
-        if others := self - ticket_servers:
-            exception = super(FetchmailServer, others)._fetch_mail(batch_limit=batch_limit)
-        if ticket_servers:
-            exception = ticket_servers._fetch_ticket_mail() or exception
-        return exception
+    @api.model
+    def _cron_fetch_ticket_mailbox(self, server_id):
+        """The job of one ticket mailbox (its ``ticket_cron_id``): fetch it alone, so that
+        Odoo's cron workers read several mailboxes in parallel."""
+        server = self.browse(server_id).exists()
+        server = server.filtered_domain(MAIL_SERVER_DOMAIN).filtered("active")
+        if not server:  # draft, archived or deleted meanwhile: wait until it is confirmed
+            self.env["ir.cron"]._commit_progress(deactivate=True)
+            return
+        server._fetch_mail()
 
-    def _fetch_ticket_mail(self):
-        progress = (
-            self.env["ir.cron.progress"].sudo().browse(self.env.context.get("ir_cron_progress_id"))
+    @api.model
+    def _fetch_mails(self, **kw):
+        """The shared cron "Mail: Fetchmail Service" leaves the ticket mailboxes that have
+        their own job to it."""
+        return super(FetchmailServer, self.with_context(mail_ticket_shared_cron=True))._fetch_mails(
+            **kw
         )
-        limit = None if progress else MANUAL_FETCH_LIMIT
-        # what other mail servers left, plus the servers still to check
-        remaining = (progress.remaining if progress else 0) + len(self)
-        self.env["ir.cron"]._commit_progress(remaining=remaining)
+
+    def _fetch_mail(self, batch_limit=50):
+        """Fetch the servers in priority order, as Odoo's loop does (one server locked at a
+        time, ``fetchmail_cron_running`` so that their writes leave the crons alone).
+
+        Ticket mailboxes on IMAP are read by UID, losslessly, by
+        :class:`~odoo.addons.mail_ticket.tools.mailbox_ingestion.MailboxIngestion`; the
+        other servers by Odoo, a run of consecutive ones at a time. A cron run is bounded
+        in time (``ir.cron._commit_progress``), Fetch Now in mails.
+        """
+        servers = self.with_context(fetchmail_cron_running=True).sorted(
+            lambda server: (server.priority, server.id)
+        )
+        if self.env.context.get("mail_ticket_shared_cron"):
+            servers = servers.filtered(lambda server: not server.ticket_cron_id.active)
+        limit = None if self.env.context.get("cron_id") else MANUAL_FETCH_LIMIT
+        Cron = self.env["ir.cron"]
+        # The cron's progress: the servers still to check, plus the mails the ticket
+        # mailboxes left. Odoo's loop sets it to what its own servers leave while it runs
+        # them; a ticket mailbox checked after them in the same run sets it anew (the
+        # shared cron leaves ticket mailboxes to their own jobs, so both rarely mix).
+        remaining = len(servers)
+        Cron._commit_progress(remaining=remaining)
         exception = None
-        for server in self:
-            remaining -= 1
-            if not server.try_lock_for_update(allow_referencing=True).filtered_domain(
-                MAIL_SERVER_DOMAIN
-            ):
-                _logger.info(
-                    "Skip checking for new mails on mail server id %d (unavailable)", server.id
+        ticket_servers = servers._ticket_imap_servers()
+        for is_ticket_server, group in groupby(servers, lambda s: s in ticket_servers):
+            group = servers.browse().union(*group)
+            if not is_ticket_server:
+                remaining -= len(group)
+                exception = (
+                    super(FetchmailServer, group)._fetch_mail(batch_limit=batch_limit) or exception
                 )
+                if not Cron._commit_progress():  # keeps the count Odoo's loop left
+                    return exception
                 continue
-            left, error = server._ticket_fetch(remaining, limit)
-            remaining += left
-            exception = error or exception
-            # As Odoo's fetch does: commit the run's history and the server (releasing its
-            # lock) before touching the cron progress, which the mail transactions updated
-            # meanwhile; the progress write would otherwise fail to serialize.
-            self.env.cr.commit()  # pylint: disable=invalid-commit
-            if not self.env["ir.cron"]._commit_progress(remaining=remaining):
-                break
+            for server in group:
+                remaining -= 1
+                if not server.try_lock_for_update(allow_referencing=True).filtered_domain(
+                    MAIL_SERVER_DOMAIN
+                ):
+                    _logger.info(
+                        "Skip checking for new mails on mail server id %d (unavailable)",
+                        server.id,
+                    )
+                    continue
+                result = server._ticket_fetch_mailbox(limit)
+                remaining += result.left
+                exception = result.error or exception
+                # As Odoo's fetch does: commit the run's history and the server (releasing
+                # its lock) before touching the cron progress, which the mail transactions
+                # updated meanwhile; the progress write would otherwise fail to serialize.
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                if not Cron._commit_progress(remaining=remaining):
+                    return exception
         return exception
 
-    def _ticket_fetch(self, remaining_others, limit):
-        """Fetch one locked server; return (mails left for the next run, general error)."""
+    def _ticket_fetch_mailbox(self, limit=None):
+        """Fetch this locked ticket mailbox; record the run and the server's state.
+
+        :return: the run's :class:`~odoo.addons.mail_ticket.tools.mailbox_ingestion.IngestionResult`
+        """
         self.ensure_one()
         started = time.monotonic()
-        _logger.info(
+        _logger.debug(
             "Start checking for new emails on %s server %s, folder %s",
             self.server_type,
             self.name,
             self.ticket_folder,
         )
-        counts = Counter()
-        left, error = 0, None
+        result = IngestionResult()
         connection = message_cr = None
         try:
             connection = self._ticket_connect()
-            mailbox = ImapMailbox(connection, self.ticket_folder)
-            mailbox.select()
             # mails are processed in their own transactions, the server stays locked
             message_cr = self.env.registry.cursor()
             server = self.with_env(self.env(cr=message_cr))
-            left = server._ticket_fetch_mailbox(mailbox, counts, remaining_others, limit)
+            ingestion = MailboxIngestion(server, ImapMailbox(connection, self.ticket_folder))
+            result = ingestion.result  # what it did, also when an error stops it
+            ingestion.run(limit)
         except Exception as exc:  # kept on the server and in its fetch history
-            error = exc
+            result.error = exc
             _logger.warning(
                 "General failure when fetching mail from %s server %s",
                 self.server_type,
@@ -459,39 +558,55 @@ class FetchmailServer(models.Model):
             except (OSError, IMAP4.error):
                 _logger.warning("Failed to close the connection to %s", self.name, exc_info=True)
         duration = time.monotonic() - started
-        self.env["mail.ticket.fetch.run"].sudo().create(
+        self._ticket_record_run(result, duration)
+        self._ticket_record_connection_state(result.error)
+        if result.created and self.ticket_send_ack:
+            self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
+        return result
+
+    def _ticket_record_run(self, result, duration):
+        """Add the run to the fetch history; an empty run (nothing read, retried or left,
+        no error) after an empty run only counts on that row, so that polling every
+        minute does not fill the history."""
+        Run = self.env["mail.ticket.fetch.run"].sudo()
+        log = _logger.debug if result.is_empty else _logger.info
+        log(
+            "Fetched %d mail(s) from %s server %s in %.2fs: %d created, %d updated, %d ignored, "
+            "%d failed, %d retried, %d left for the next run%s",
+            result.fetched,
+            self.server_type,
+            self.name,
+            duration,
+            result.created,
+            result.updated,
+            result.ignored,
+            result.failed,
+            result.retried,
+            result.left,
+            " (idle)" if result.idle else "",
+        )
+        if result.is_empty:
+            last = Run.search([("server_id", "=", self.id)], limit=1)
+            if last and last._is_empty():
+                last.write(
+                    {"check_count": last.check_count + 1, "date_last_check": fields.Datetime.now()}
+                )
+                return last
+        return Run.create(
             {
                 "server_id": self.id,
                 "folder": self.ticket_folder,
                 "duration": duration,
-                "fetched_count": counts["fetched"],
-                "created_count": counts["created"],
-                "updated_count": counts["updated"],
-                "ignored_count": counts["ignored"],
-                "failed_count": counts["failed"],
-                "retried_count": counts["retried"],
-                "left_count": left,
-                "error": error and exception_to_unicode(error),
+                "fetched_count": result.fetched,
+                "created_count": result.created,
+                "updated_count": result.updated,
+                "ignored_count": result.ignored,
+                "failed_count": result.failed,
+                "retried_count": result.retried,
+                "left_count": result.left,
+                "error": result.error and exception_to_unicode(result.error),
             }
         )
-        _logger.info(
-            "Fetched %d mail(s) from %s server %s in %.2fs: %d created, %d updated, %d ignored, "
-            "%d failed, %d retried, %d left for the next run",
-            counts["fetched"],
-            self.server_type,
-            self.name,
-            duration,
-            counts["created"],
-            counts["updated"],
-            counts["ignored"],
-            counts["failed"],
-            counts["retried"],
-            left,
-        )
-        self._ticket_record_connection_state(error)
-        if counts["created"] and self.ticket_send_ack:
-            self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
-        return left, error
 
     def _ticket_connect(self):
         """Log in; tell the admins when an OAuth mailbox's token is refused or expired."""
@@ -521,166 +636,6 @@ class FetchmailServer(models.Model):
             )
         )
 
-    def _ticket_fetch_mailbox(self, mailbox, counts, remaining_others, limit):
-        """Process the selected folder; return how many mails are left for the next run."""
-        Inbound = self.env["mail.ticket.inbound"]
-        Cron = self.env["ir.cron"]
-        self._ticket_apply_mailbox_action(mailbox, self._ticket_pending_mailbox_action(mailbox))
-        retries = Inbound.search(
-            [
-                ("server_id", "=", self.id),
-                ("state", "=", "failed"),
-                ("attempts", "<", self.ticket_max_attempts),
-                ("raw_source", "!=", False),
-            ],
-            order="id",
-        )
-        last_uid = Inbound._last_uid(self, mailbox.folder, mailbox.uidvalidity)
-        if not last_uid:
-            self._ticket_check_uidvalidity(mailbox)
-        uids = mailbox.search_after(last_uid)
-        if limit is not None:
-            uids = uids[:limit]
-        todo = len(retries) + len(uids)
-        time_left = Cron._commit_progress(remaining=remaining_others + todo)
-
-        for inbound in retries:
-            if time_left and inbound.try_lock_for_update():
-                inbound._retry()
-                counts["retried"] += 1
-                self._ticket_count(counts, inbound)
-                time_left = Cron._commit_progress(1)
-            todo -= 1
-        if not time_left:
-            return todo
-
-        sizes = mailbox.sizes(uids)
-        max_bytes = self.ticket_max_size * 1024 * 1024
-        for batch in self._ticket_batches(uids, sizes, max_bytes):
-            raws = mailbox.fetch([uid for uid in batch if sizes.get(uid, 0) <= max_bytes])
-            handled = Inbound
-            for uid in batch:
-                todo -= 1
-                too_big = sizes.get(uid, 0) > max_bytes
-                if uid not in raws and not too_big:
-                    continue  # expunged by another client meanwhile
-                raw = raws.pop(uid, None)
-                size = sizes.get(uid) or len(raw or b"")  # a size the server did not tell
-                inbound = Inbound._ingest(self, mailbox, uid, raw, size)
-                counts["fetched"] += 1
-                self._ticket_count(counts, inbound)
-                if inbound.state != "failed":
-                    handled |= inbound
-                time_left = Cron._commit_progress(1)
-                if not time_left:
-                    break
-            self._ticket_apply_mailbox_action(mailbox, handled)
-            if not time_left:
-                break
-        return todo
-
-    @api.model
-    def _ticket_count(self, counts, inbound):
-        if inbound.state == "done":
-            counts["created" if inbound.is_new_ticket else "updated"] += 1
-        else:
-            counts[inbound.state] += 1
-
-    @api.model
-    def _ticket_batches(self, uids, sizes, max_bytes):
-        """Split UIDs into FETCH batches bounded in count and bytes."""
-        batch, batch_bytes = [], 0
-        for uid in uids:
-            size = sizes.get(uid, 0) if sizes.get(uid, 0) <= max_bytes else 0
-            if batch and (len(batch) >= FETCH_BATCH_SIZE or batch_bytes + size > FETCH_BATCH_BYTES):
-                yield batch
-                batch, batch_bytes = [], 0
-            batch.append(uid)
-            batch_bytes += size
-        if batch:
-            yield batch
-
-    def _ticket_check_uidvalidity(self, mailbox):
-        """Warn when a folder read before comes back with another UIDVALIDITY."""
-        if self.env["mail.ticket.inbound"].search_count(
-            [
-                ("server_id", "=", self.id),
-                ("folder", "=", mailbox.folder),
-                ("uidvalidity", "!=", mailbox.uidvalidity),
-            ],
-            limit=1,
-        ):
-            _logger.warning(
-                "Folder %s of mail server %s was rebuilt (new UIDVALIDITY %s): reading it again "
-                "from its first mail; mails already processed are recognised by Message-ID",
-                mailbox.folder,
-                self.name,
-                mailbox.uidvalidity,
-            )
-
-    def _ticket_pending_mailbox_action(self, mailbox):
-        """Processed mails whose after-processing action an interrupted run did not apply."""
-        return self.env["mail.ticket.inbound"].search(
-            [
-                ("server_id", "=", self.id),
-                ("folder", "=", mailbox.folder),
-                ("uidvalidity", "=", mailbox.uidvalidity),
-                ("state", "!=", "failed"),
-                ("mailbox_done", "=", False),
-            ]
-        )
-
-    def _ticket_apply_mailbox_action(self, mailbox, inbounds):
-        """Mark read, move or delete processed mails in the mailbox.
-
-        The mails stay processed whatever happens here: when the mailbox refuses, the
-        error is noted on them, ``mailbox_done`` stays unset so that the next run applies
-        the action again, and this run goes on.
-        """
-        if not inbounds:
-            return
-        uids = inbounds.mapped("uid")
-        try:
-            if self.ticket_processed_action == "move":
-                mailbox.move(uids, self.ticket_processed_folder)
-            elif self.ticket_processed_action == "delete":
-                mailbox.delete(uids)
-            else:
-                mailbox.mark_seen(uids)
-        except Exception as exc:  # noted on the mails, applied again by the next run
-            _logger.warning(
-                "After-processing action %s failed for %d mail(s) of %s on server %s",
-                self.ticket_processed_action,
-                len(uids),
-                mailbox.folder,
-                self.name,
-                exc_info=True,
-            )
-            failure = self.env._(
-                "The mail is processed, but the mailbox action after processing failed "
-                "(applied again on the next run): %(error)s",
-                error=exception_to_unicode(exc),
-            )
-            self._ticket_note_mailbox_failure(inbounds, failure)
-        else:
-            inbounds.sudo().write({"mailbox_done": True})
-            self._ticket_note_mailbox_failure(
-                inbounds.filtered(lambda i: i.error and (i.state == "done" or "\n" in i.error)),
-                False,
-            )
-        self.env["ir.cron"]._commit_progress()
-
-    @api.model
-    def _ticket_note_mailbox_failure(self, inbounds, failure):
-        """Put ``failure`` (False: nothing) in the error of processed mails; an ignored
-        mail keeps the reason it was ignored for (its first line) above it."""
-        reasons = inbounds.grouped(
-            lambda i: i.state == "ignored" and (i.error or "").split("\n", 1)[0]
-        )
-        for reason, group in reasons.items():
-            note = "\n".join(filter(None, (reason, failure)))
-            group.sudo().write({"error": note or False})
-
     def _ticket_record_connection_state(self, error):
         """Keep the last general error on the server, as Odoo's fetch does, and tell the
         administrators once when the mailbox has failed for too long, then when it works."""
@@ -688,14 +643,10 @@ class FetchmailServer(models.Model):
         if error is None:
             if self.date_ticket_alert:
                 self._ticket_notify_mailbox_state(recovered=True)
-            self.write(
-                {
-                    "date": now,
-                    "error_date": False,
-                    "error_message": False,
-                    "date_ticket_alert": False,
-                }
-            )
+            vals = {"date": now}  # when the mailbox was last read, even when idle
+            if self.error_date or self.error_message or self.date_ticket_alert:
+                vals.update(error_date=False, error_message=False, date_ticket_alert=False)
+            self.write(vals)
             return
         if not self.error_date:
             self.write(

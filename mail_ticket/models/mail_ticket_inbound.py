@@ -1,15 +1,12 @@
 import base64
 import logging
-from datetime import UTC, timedelta
-from email.parser import BytesHeaderParser
-from email.policy import SMTP
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 
-from .imap_mailbox import ImapMailbox
+from ..tools.mailbox_ingestion import MailboxIngestion
 
 _logger = logging.getLogger(__name__)
 
@@ -25,7 +22,8 @@ class MailTicketInbound(models.Model):
 
     The record is written in the transaction that processes the mail, so a mail is
     recorded if and only if its processing was committed: the highest recorded UID
-    of a folder is where the next fetch resumes.
+    of a folder is where the next fetch resumes. The processing itself belongs to
+    :class:`~odoo.addons.mail_ticket.tools.mailbox_ingestion.MailboxIngestion`.
 
     The records are evidence: nobody may write them (no write, create or unlink access
     right, not even for admins). The fetch writes them as superuser, and *Retry* and
@@ -82,6 +80,10 @@ class MailTicketInbound(models.Model):
         "A mail of a mailbox folder is recorded once.",
     )
     _retry_idx = models.Index("(server_id, attempts) WHERE state = 'failed'")
+    # processed mails whose after-processing action is still to apply (the idle check)
+    _mailbox_action_idx = models.Index(
+        "(server_id, folder, uidvalidity) WHERE state != 'failed' AND mailbox_done IS NOT TRUE"
+    )
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -98,7 +100,7 @@ class MailTicketInbound(models.Model):
                 raise UserError(
                     self.env._("Mail %(subject)s is being processed.", subject=inbound.subject)
                 )
-            inbound._retry(manual=True)
+            MailboxIngestion(inbound.server_id).retry(inbound, manual=True)
         return True
 
     def action_open_raw_source(self):
@@ -133,176 +135,8 @@ class MailTicketInbound(models.Model):
         self.check_access("read")
 
     # ------------------------------------------------------------
-    # PROCESSING
+    # RAW SOURCE
     # ------------------------------------------------------------
-
-    @api.model
-    def _last_uid(self, server, folder, uidvalidity):
-        """Highest UID recorded for that folder, where fetching resumes."""
-        self.env.cr.execute(
-            "SELECT MAX(uid) FROM mail_ticket_inbound"
-            " WHERE server_id = %s AND folder = %s AND uidvalidity = %s",
-            (server.id, folder, uidvalidity),
-        )
-        return self.env.cr.fetchone()[0] or 0
-
-    @api.model
-    def _headers_vals(self, raw):
-        """Message-ID, From, Subject and Date of a raw mail, for the record; never fails
-        (a value that cannot be read is left empty: the gateway decides on the mail)."""
-        try:
-            headers = BytesHeaderParser(policy=SMTP).parsebytes(raw)
-        except Exception:  # not even a header block: the gateway will say why
-            return {}
-
-        def header(name):
-            try:
-                value = str(headers.get(name) or "")
-            except Exception:  # header parser errors (ValueError, AttributeError, ...)
-                return ""
-            # the record must always be storable: PostgreSQL text refuses NUL
-            return value.replace("\x00", "").strip()
-
-        try:
-            date = parsedate_to_datetime(header("Date"))
-            if date.tzinfo:
-                date = date.astimezone(UTC).replace(tzinfo=None)
-            if date.year < 1900:  # "Apr 101": no date Odoo could store
-                date = False
-        except Exception:
-            date = False
-        return {
-            "message_id": header("Message-ID") or False,
-            "email_from": header("From")[:512] or False,
-            "subject": header("Subject")[:512] or False,
-            "date": date,
-        }
-
-    @api.model
-    def _ingest(self, server, mailbox, uid, raw, size):
-        """Record and process one fetched mail, in the current transaction."""
-        vals = {
-            "server_id": server.id,
-            "folder": mailbox.folder,
-            "uidvalidity": mailbox.uidvalidity,
-            "uid": uid,
-            "size": size,
-            "attempts": 0,
-        }
-        if raw is None:
-            limit = server.ticket_max_size
-            inbound = self.sudo().create(
-                {
-                    **vals,
-                    "state": "failed",
-                    "error": self.env._(
-                        "The mail is %(size).1f MB, over the %(limit)s MB limit of this "
-                        "mail server: it was not processed and is left in the mailbox.",
-                        size=size / 1024 / 1024,
-                        limit=limit,
-                    ),
-                }
-            )
-            _logger.warning(
-                "Mail UID %s of %s on server %s is %d bytes, over its %s MB limit: left in the "
-                "mailbox",
-                uid,
-                mailbox.folder,
-                server.name,
-                size,
-                limit,
-            )
-            return inbound
-        try:
-            with self.env.cr.savepoint():
-                inbound = self.sudo().create({**vals, **self._headers_vals(raw), "state": "done"})
-                inbound._process(raw)
-                return inbound
-        except Exception as exc:  # whatever fails stays with this mail: the run goes on
-            inbound = self.sudo().create({**vals, "state": "failed"})
-            inbound._process_failed(raw, exc)
-            return inbound
-
-    def _process(self, raw):
-        """Run the mail through the gateway in a savepoint and record the outcome.
-
-        Never raises: any error, whatever its type (the gateway's, or recording the
-        outcome), rolls the mail's work back and is recorded on the mail as failed,
-        with its raw source.
-        """
-        self.ensure_one()
-        try:
-            with self.env.cr.savepoint():
-                self._process_gateway(raw)
-        except Exception as exc:  # any failure is recorded with the mail, never lost
-            self._process_failed(raw, exc)
-
-    def _process_gateway(self, raw):
-        server = self.server_id
-        thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
-        thread_id = thread.message_process(
-            server.object_id.model,
-            raw,
-            custom_values=server._ticket_default_values(),
-            save_original=server.original,
-            strip_attachments=not server.attach,
-        )
-        vals = {"attempts": self.attempts + 1, "date_processed": fields.Datetime.now()}
-        if thread_id:
-            vals.update(self._outcome_vals(thread_id), state="done", error=False)
-        else:
-            vals.update(state="ignored", error=self._ignored_reason())
-        vals["raw_source"] = False  # no-op unless an earlier attempt kept it
-        self.sudo().write(vals)
-
-    def _process_failed(self, raw, error):
-        """Record that processing the mail failed with ``error``; keep its raw source."""
-        server = self.server_id
-        # PostgreSQL text takes neither NUL nor lone surrogates (undecodable bytes)
-        message = f"{type(error).__name__}: {error}".replace("\x00", "\\x00")
-        vals = {
-            "state": "failed",
-            "error": message.encode("utf-8", "backslashreplace").decode("utf-8"),
-            "attempts": self.attempts + 1,
-            "date_processed": fields.Datetime.now(),
-        }
-        if not self._stored_raw():
-            self._store_raw(raw)
-        _logger.warning(
-            "Failed to process mail %s (UID %s) from %s on server %s, attempt %d/%d: %s",
-            self.message_id,
-            self.uid,
-            self.email_from,
-            server.name,
-            vals["attempts"],
-            server.ticket_max_attempts,
-            vals["error"],
-            exc_info=error,
-        )
-        self.sudo().write(vals)
-
-    def _outcome_vals(self, thread_id):
-        """The ticket the mail created or updated."""
-        message = self.env["mail.message"]
-        if self.message_id:
-            message = message.search([("message_id", "=", self.message_id)], limit=1)
-        if message and message.model != "mail.ticket":
-            return {"ticket_id": False, "is_new_ticket": False}
-        creation_subtype = self.env["ir.model.data"]._xmlid_to_res_id("mail_ticket.mt_ticket_new")
-        return {
-            "ticket_id": message.res_id or thread_id,
-            "is_new_ticket": message.subtype_id.id == creation_subtype,
-        }
-
-    def _ignored_reason(self):
-        if self.message_id and self.env["mail.message"].search_count(
-            [("message_id", "=", self.message_id)], limit=1
-        ):
-            return self.env._("Already processed: a message with this Message-ID exists.")
-        return self.env._(
-            "Not routed: a bounce, an auto-reply loop or a mail to the catchall alone "
-            "(the server log tells which)."
-        )
 
     def _store_raw(self, raw):
         """Keep the mail as fetched (bytes), as the attachment of field ``raw_source``."""
@@ -314,51 +148,6 @@ class MailTicketInbound(models.Model):
         self.ensure_one()
         raw_source = self.sudo().with_context(bin_size=False).raw_source
         return base64.b64decode(raw_source) if raw_source else None
-
-    def _retry(self, manual=False):
-        """Process a failed mail again from its raw source (or from the mailbox)."""
-        self.ensure_one()
-        raw = self._stored_raw()
-        if not raw:
-            raw = self._fetch_from_mailbox()
-        elif manual:
-            self.sudo().attempts = 0
-        self._process(raw)
-        _logger.info(
-            "Retried mail %s (UID %s) of server %s: %s",
-            self.message_id,
-            self.uid,
-            self.server_id.name,
-            self.state,
-        )
-
-    def _fetch_from_mailbox(self):
-        """Download a mail left in the mailbox (over the size limit at fetch time, or
-        whose raw source was removed)."""
-        server = self.sudo().server_id
-        connection = server._connect__()
-        try:
-            mailbox = ImapMailbox(connection, self.folder)
-            if mailbox.select() != self.uidvalidity:
-                raise UserError(
-                    self.env._("The mailbox folder was rebuilt: this mail is no longer there.")
-                )
-            size = mailbox.sizes([self.uid]).get(self.uid)
-            if size is None:
-                raise UserError(self.env._("This mail is no longer in the mailbox."))
-            if size > server.ticket_max_size * 1024 * 1024:
-                raise UserError(
-                    self.env._(
-                        "The mail is still over the %(limit)s MB limit of the mail server: "
-                        "raise the limit first.",
-                        limit=server.ticket_max_size,
-                    )
-                )
-            raw = mailbox.fetch([self.uid]).get(self.uid)
-        finally:
-            connection.disconnect()
-        self.sudo().write({"attempts": 0, **self._headers_vals(raw)})
-        return raw
 
     # ------------------------------------------------------------
     # RETENTION

@@ -12,7 +12,8 @@ class ResConfigSettings(models.TransientModel):
         compute="_compute_mail_ticket_fetch_interval",
         inverse="_inverse_mail_ticket_fetch_interval",
         readonly=False,
-        help="How often the incoming mail servers are read (Odoo's fetchmail cron).",
+        help="How often the incoming mail servers are read by Odoo's fetchmail cron; "
+        "ticket mailboxes have their own interval, on the mail server.",
     )
 
     mail_ticket_ack_rate_limit = fields.Integer(

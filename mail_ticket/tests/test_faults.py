@@ -12,6 +12,9 @@ class EmptyImapConnection:
 
     capabilities = ("IMAP4REV1", "UIDPLUS", "MOVE")
 
+    def status(self, folder, items):
+        return "OK", [b'"INBOX" (UIDNEXT 1 UIDVALIDITY 7)']
+
     def select(self, folder):
         return "OK", [b"0"]
 
@@ -129,6 +132,23 @@ class TestMailboxAlert(MailTicketCommon):
         self.assertFalse(self.notifications_of(self.user_manager))
         self.assertEqual(
             [bool(run.error) for run in self.server.ticket_fetch_run_ids], [False, True, True]
+        )
+
+    def test_idle_runs_share_one_history_row(self):
+        self.fetch(connection=EmptyImapConnection())
+        self.fetch(connection=EmptyImapConnection())
+        self.fetch(connection=EmptyImapConnection())
+        (idle,) = self.server.ticket_fetch_run_ids
+        self.assertEqual(idle.check_count, 3)
+        self.assertTrue(idle.date_last_check)
+        self.assertTrue(self.server.date, "the server tells when it was last read")
+        self.fetch(error=OSError("Network is unreachable"))
+        self.fetch(connection=EmptyImapConnection())
+        self.fetch(connection=EmptyImapConnection())
+        self.assertEqual(
+            [(bool(run.error), run.check_count) for run in self.server.ticket_fetch_run_ids],
+            [(False, 2), (True, 1), (False, 3)],
+            "an error is a row of its own",
         )
 
     def test_alert_delay_setting(self):

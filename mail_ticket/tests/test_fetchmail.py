@@ -1,7 +1,8 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 
-from odoo.addons.mail_ticket.models.imap_mailbox import imap_utf7_encode, parse_fetch, uid_set
+from odoo.addons.mail_ticket.tools.imap_mailbox import imap_utf7_encode, parse_fetch, uid_set
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import fetch_batches, headers_vals
 
 from .common import MailTicketCommon
 
@@ -115,12 +116,72 @@ class TestTicketMailServer(MailTicketCommon):
         )
 
     def test_fetch_batches_bounded_in_count_and_bytes(self):
-        batches = list(self.server._ticket_batches(range(1, 121), {}, 10))
+        batches = list(fetch_batches(range(1, 121), {}, 10))
         self.assertEqual([len(batch) for batch in batches], [50, 50, 20])
         mb = 1024 * 1024
         sizes = {1: 20 * mb, 2: 20 * mb, 3: 30 * mb, 4: 1000 * mb}
-        batches = list(self.server._ticket_batches([1, 2, 3, 4], sizes, 100 * mb))
+        batches = list(fetch_batches([1, 2, 3, 4], sizes, 100 * mb))
         self.assertEqual(batches, [[1], [2], [3, 4]], "an oversized mail is not downloaded")
+
+    def test_each_mailbox_has_its_own_job(self):
+        server = self.server
+        job = server.ticket_cron_id
+        self.assertEqual(job.code, f"model._cron_fetch_ticket_mailbox({server.id})")
+        self.assertEqual((job.interval_number, job.interval_type), (1, "minutes"))
+        self.assertEqual(job.user_id, self.env.ref("base.user_root"))
+        self.assertFalse(job.active, "not before Test & Confirm")
+        server.write({"state": "done"})
+        self.assertTrue(job.active)
+        server.ticket_fetch_interval = 5
+        self.assertEqual(job.interval_number, 5)
+        server.active = False
+        self.assertFalse(job.active)
+        server.active = True
+        self.assertTrue(job.active)
+        server.set_draft()
+        self.assertFalse(job.active)
+        with self.assertRaises(ValidationError):
+            server.ticket_fetch_interval = 0
+
+        copy = server.copy()
+        self.assertTrue(copy.ticket_cron_id)
+        self.assertNotEqual(copy.ticket_cron_id, job)
+        copy_job = copy.ticket_cron_id
+        copy_action = copy_job.ir_actions_server_id
+        copy.unlink()
+        self.assertFalse(copy_job.exists(), "removed with its mail server")
+        self.assertFalse(copy_action.exists(), "and its server action")
+
+        server.object_id = self.env["ir.model"]._get_id("res.partner")
+        self.assertFalse(server.ticket_cron_id)
+        self.assertFalse(job.exists(), "Odoo's shared cron reads the other mail servers")
+        server.object_id = self.env["ir.model"]._get_id("mail.ticket")
+        self.assertTrue(server.ticket_cron_id)
+        pop = self.env["fetchmail.server"].create(
+            {"name": "POP", "server_type": "pop", "object_id": server.object_id.id}
+        )
+        self.assertFalse(pop.ticket_cron_id, "POP mailboxes are read as Odoo does")
+
+    def test_mailboxes_created_before_get_their_job(self):
+        self.server._ticket_unlink_crons(self.server.ticket_cron_id)
+        self.assertFalse(self.server.ticket_cron_id)
+        self.env["fetchmail.server"]._ticket_sync_all_crons()  # on update of the addon
+        self.assertEqual(
+            self.server.ticket_cron_id.code, f"model._cron_fetch_ticket_mailbox({self.server.id})"
+        )
+
+    def test_job_of_a_mailbox_gone_stops(self):
+        job = self.server.ticket_cron_id
+        self.server.write({"state": "done"})
+        self.server.active = False  # archived, its job could not be updated (running)
+        job.active = True
+        progress = self.env["ir.cron.progress"].create({"cron_id": job.id})
+        with self.enter_registry_test_mode(), self.registry.cursor() as cr:
+            self.env(cr=cr)["fetchmail.server"].with_context(
+                cron_id=job.id, ir_cron_progress_id=progress.id
+            )._cron_fetch_ticket_mailbox(self.server.id)
+        progress.invalidate_recordset()
+        self.assertTrue(progress.deactivate, "the job deactivates itself")
 
     def test_fetch_interval_setting(self):
         cron = self.env.ref("mail.ir_cron_mail_gateway_action")
@@ -141,12 +202,12 @@ class TestInboundHeaders(MailTicketCommon):
             b"Subject: =?utf-8?q?Hallo=00Welt?=\r\n"
             b"Message-ID: <m1@example.com>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\r\nx\r\n"
         )
-        vals = self.env["mail.ticket.inbound"]._headers_vals(raw)
+        vals = headers_vals(raw)
         self.assertEqual(vals["subject"], "HalloWelt")
         self.assertEqual(vals["email_from"], "Jürgen <j@example.com>")
         self.assertEqual(vals["message_id"], "<m1@example.com>")
         self.assertEqual(str(vals["date"]), "2026-11-24 09:00:00")
-        vals = self.env["mail.ticket.inbound"]._headers_vals(b"Date: nonsense\r\n\r\nx")
+        vals = headers_vals(b"Date: nonsense\r\n\r\nx")
         self.assertEqual(
             vals, {"message_id": False, "email_from": False, "subject": False, "date": False}
         )

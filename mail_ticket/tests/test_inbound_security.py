@@ -9,6 +9,7 @@ from odoo.tests import tagged, users
 from odoo.tools import config, mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import headers_vals
 
 from .common import MAIL_TICKET_TEMPLATE, SUPPORT_ADDRESS, MailTicketCommon
 
@@ -84,7 +85,7 @@ class TestInboundSecurity(MailTicketCommon):
         Inbound = cls.env["mail.ticket.inbound"]
         inbound = Inbound.create(
             {
-                **(Inbound._headers_vals(raw) if raw else {}),
+                **(headers_vals(raw) if raw else {}),
                 "server_id": server.id,
                 "folder": "INBOX",
                 "uidvalidity": 7,

@@ -11,6 +11,7 @@ from odoo.addons.mail_ticket.tools.mail_repair import (
     repair_message,
     resolve_charset,
 )
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import MailboxIngestion, headers_vals
 
 from .common import MAIL_TICKET_ATTACHMENT_TEMPLATE, MAIL_TICKET_TEMPLATE, MailTicketCommon
 
@@ -235,7 +236,6 @@ class TestGatewayBrokenMail(MailTicketCommon):
         self.assertEqual(ticket.message_ids[-1].date.year, 2001)
 
     def test_headers_vals_never_fail(self):
-        Inbound = self.env["mail.ticket.inbound"]
         broken = (
             HEADERS.replace(b"Sylvie Lelitre", b".").replace(
                 b"Tue, 24 Nov 2026 10:00:00 +0100", b"Mon, 2 Apr 101 04:20:10 %%z"
@@ -244,7 +244,7 @@ class TestGatewayBrokenMail(MailTicketCommon):
             + b"\r\nHallo"
         )
         self.assertEqual(
-            Inbound._headers_vals(broken),
+            headers_vals(broken),
             {
                 "message_id": "<x@agrolait.example.com>",
                 "email_from": False,
@@ -253,7 +253,7 @@ class TestGatewayBrokenMail(MailTicketCommon):
             },
         )
         self.assertEqual(
-            Inbound._headers_vals(b"\x00\xff"),
+            headers_vals(b"\x00\xff"),
             {"message_id": False, "email_from": False, "subject": False, "date": False},
         )
 
@@ -270,12 +270,12 @@ class TestGatewayBrokenMail(MailTicketCommon):
                 "object_id": self.env["ir.model"]._get_id("mail.ticket"),
             }
         )
-        folder = SimpleNamespace(folder="INBOX", uidvalidity=7)  # what _ingest reads of it
+        mailbox = SimpleNamespace(folder="INBOX", uidvalidity=7)  # what _ingest reads of it
         raw = (
             HEADERS.replace(b"Sylvie Lelitre", b".") % {b"msg_id": b"blocker", b"subject": b"Hilfe"}
             + b"Content-Type: text/plain\r\n\r\nHallo"
         )
-        inbound = self.env["mail.ticket.inbound"]._ingest(server, folder, 1, raw, len(raw))
+        inbound = MailboxIngestion(server, mailbox)._ingest(1, raw, len(raw))
         self.assertEqual(inbound.state, "done")
         self.assertEqual(inbound.ticket_id.name, "Hilfe")
         self.assertFalse(inbound.email_from)

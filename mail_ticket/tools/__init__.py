@@ -1,1 +1,1 @@
-from . import mail_forward, mail_repair, mail_trust
+from . import imap_mailbox, mail_forward, mail_repair, mail_trust, mailbox_ingestion

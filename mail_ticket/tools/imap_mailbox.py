@@ -4,6 +4,10 @@ Stock fetchmail reads ``SEARCH UNSEEN`` with message sequence numbers: a mail th
 person already read is never fetched, and ``FETCH (RFC822)`` marks mail read before it
 is processed. This wrapper addresses mail by UID only, reads it with ``BODY.PEEK[]``
 (flags untouched) and sends every command for a whole set of UIDs at once.
+
+An idle mailbox costs one round trip: ``STATUS folder (UIDNEXT UIDVALIDITY)`` tells,
+without selecting the folder, whether a mail arrived above the last UID read
+(RFC 3501 6.3.10: UIDNEXT only grows while UIDVALIDITY stays).
 """
 
 import base64
@@ -12,6 +16,7 @@ import re
 
 _FETCH_UID_RE = re.compile(rb"\bUID (\d+)")
 _FETCH_SIZE_RE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_STATUS_ITEM_RE = re.compile(rb"\b(UIDNEXT|UIDVALIDITY) (\d+)", re.IGNORECASE)
 
 
 class ImapMailboxError(imaplib.IMAP4.error):
@@ -95,6 +100,23 @@ class ImapMailbox:
     @property
     def capabilities(self):
         return {cap.upper() for cap in self.connection.capabilities}
+
+    def status(self):
+        """``(uidvalidity, uidnext)`` of the folder, without selecting it."""
+        data = self._check(
+            self.connection.status(quote_folder(self.folder), "(UIDNEXT UIDVALIDITY)"),
+            f'cannot read the status of folder "{self.folder}"',
+        )
+        items = {
+            name.upper(): int(value)
+            for line in data
+            if isinstance(line, bytes)
+            # the items follow the (quoted) folder name: '"INBOX" (UIDNEXT 5 UIDVALIDITY 7)'
+            for name, value in _STATUS_ITEM_RE.findall(line[line.rfind(b"(") :])
+        }
+        if b"UIDVALIDITY" not in items or b"UIDNEXT" not in items:
+            raise ImapMailboxError(f'folder "{self.folder}" announces no UIDNEXT or UIDVALIDITY')
+        return items[b"UIDVALIDITY"], items[b"UIDNEXT"]
 
     def select(self):
         """Select the folder read-write and return its UIDVALIDITY."""

@@ -1,0 +1,526 @@
+"""Ingestion of one ticket mailbox folder: everything a fetch does between login and logout.
+
+:class:`MailboxIngestion` owns the folder-level work (the idle check, the after-processing
+actions an interrupted run left pending, the retries of failed mails, the UIDVALIDITY
+check, the UID search, the size rule, FETCH batches bounded in count and bytes, the
+after-processing action) and the processing of each mail (recorded in
+``mail.ticket.inbound`` in the transaction that processes it, through the mail gateway in
+a savepoint, failures kept with their raw source). ``fetchmail.server`` only locks the
+server, connects, runs :meth:`MailboxIngestion.run` and records the outcome, as Odoo's
+own fetch loop does; the model ``mail.ticket.inbound`` keeps the records, their actions
+(its *Retry* goes through :meth:`MailboxIngestion.retry`) and their retention.
+
+A run commits through the cron's progress API (``ir.cron._commit_progress``): after each
+FETCH batch is processed, and after the mailbox action applied to it, in this order, so
+that a mail is only marked read, moved or deleted once its processing is committed.
+"""
+
+import base64
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+from email.parser import BytesHeaderParser
+from email.policy import SMTP
+from email.utils import parsedate_to_datetime
+
+from odoo import fields as odoo_fields
+from odoo.exceptions import UserError
+from odoo.tools import SQL, exception_to_unicode
+
+from .imap_mailbox import ImapMailbox
+
+_logger = logging.getLogger(__name__)
+
+FETCH_BATCH_SIZE = 50  # mails per UID FETCH round trip
+FETCH_BATCH_BYTES = 32 * 1024 * 1024  # and at most that much mail in memory
+
+
+def headers_vals(raw):
+    """Message-ID, From, Subject and Date of a raw mail, for its record; never fails (a
+    value that cannot be read is left empty: the gateway decides on the mail)."""
+    try:
+        headers = BytesHeaderParser(policy=SMTP).parsebytes(raw)
+    except Exception:  # not even a header block: the gateway will say why
+        return {}
+
+    def header(name):
+        try:
+            value = str(headers.get(name) or "")
+        except Exception:  # header parser errors (ValueError, AttributeError, ...)
+            return ""
+        # the record must always be storable: PostgreSQL text refuses NUL
+        return value.replace("\x00", "").strip()
+
+    try:
+        date = parsedate_to_datetime(header("Date"))
+        if date.tzinfo:
+            date = date.astimezone(UTC).replace(tzinfo=None)
+        if date.year < 1900:  # "Apr 101": no date Odoo could store
+            date = False
+    except Exception:
+        date = False
+    return {
+        "message_id": header("Message-ID") or False,
+        "email_from": header("From")[:512] or False,
+        "subject": header("Subject")[:512] or False,
+        "date": date,
+    }
+
+
+def fetch_batches(uids, sizes, max_bytes):
+    """Split UIDs into FETCH batches bounded in count and bytes; a mail over
+    ``max_bytes`` is not downloaded, so it weighs nothing."""
+    batch, batch_bytes = [], 0
+    for uid in uids:
+        size = sizes.get(uid, 0) if sizes.get(uid, 0) <= max_bytes else 0
+        if batch and (len(batch) >= FETCH_BATCH_SIZE or batch_bytes + size > FETCH_BATCH_BYTES):
+            yield batch
+            batch, batch_bytes = [], 0
+        batch.append(uid)
+        batch_bytes += size
+    if batch:
+        yield batch
+
+
+@dataclass
+class IngestionResult:
+    """What one run did to a mailbox folder (the figures of its fetch history row)."""
+
+    fetched: int = 0  # new mails read from the mailbox
+    created: int = 0  # mails (new or retried) that opened a ticket
+    updated: int = 0  # ... that became a comment of a ticket
+    ignored: int = 0  # ... that the gateway did not route (duplicate, bounce, loop)
+    failed: int = 0  # ... that failed, or are over the size limit
+    retried: int = 0  # failed mails processed again
+    left: int = 0  # mails (new or to retry) left for the next run
+    idle: bool = False  # STATUS told that nothing changed: no SEARCH, no FETCH
+    error: Exception | None = None  # what stopped the run (connection, login, protocol)
+
+    def count(self, inbound):
+        """Count the outcome of one processed mail."""
+        if inbound.state == "done":
+            if inbound.is_new_ticket:
+                self.created += 1
+            else:
+                self.updated += 1
+        elif inbound.state == "ignored":
+            self.ignored += 1
+        else:
+            self.failed += 1
+
+    @property
+    def is_empty(self):
+        """Nothing read, retried or left, no error: an idle poll's result."""
+        return not (self.fetched or self.retried or self.left or self.error)
+
+
+class MailboxIngestion:
+    """Ingest the mails of one folder of a ticket mailbox.
+
+    ``server`` is the ``fetchmail.server`` in the environment the mails are processed in
+    (its own cursor during a fetch: the server's row stays locked in the fetch's cursor);
+    ``mailbox`` an :class:`ImapMailbox` on an authenticated connection, or None for a
+    *Retry* that may not need the mailbox.
+    """
+
+    def __init__(self, server, mailbox=None):
+        server.ensure_one()
+        self.server = server
+        self.env = server.env
+        self.mailbox = mailbox
+        self.folder = mailbox.folder if mailbox else server.ticket_folder or "INBOX"
+        self.Inbound = self.env["mail.ticket.inbound"].sudo()
+        self.max_bytes = server.ticket_max_size * 1024 * 1024
+        # what the run did so far, also when it stops on an error (connection lost)
+        self.result = IngestionResult()
+
+    # ------------------------------------------------------------
+    # FOLDER
+    # ------------------------------------------------------------
+
+    def run(self, limit=None):
+        """Process what is new in the folder, and what is pending: return the
+        :class:`IngestionResult` (``self.result``, which keeps what was done when a
+        connection or protocol error stops the run).
+
+        :param limit: at most that many new mails (None: as many as the cron's time
+            allows, see ``ir.cron._commit_progress``)
+        """
+        result = self.result
+        uidvalidity, uidnext = self.mailbox.status()
+        last_uid, retry_due, action_due = self._folder_state(uidvalidity)
+        if uidnext - 1 <= last_uid and not retry_due and not action_due:
+            result.idle = True
+            return result
+
+        if self.mailbox.select() != uidvalidity:  # rebuilt between STATUS and SELECT
+            last_uid, retry_due, action_due = self._folder_state(self.mailbox.uidvalidity)
+        if action_due:
+            self._apply_mailbox_action(self._pending_mailbox_action())
+        if not last_uid:
+            self._check_uidvalidity()
+        uids = self.mailbox.search_after(last_uid)
+        if limit is not None:
+            result.left += max(len(uids) - limit, 0)
+            uids = uids[:limit]
+        time_left = self._progress()
+        if retry_due:
+            time_left = self._retry_failed(result, time_left)
+        if not time_left:
+            result.left += len(uids)
+            return result
+
+        sizes = self.mailbox.sizes(uids)  # the size rule, applied once, here
+        batches = list(fetch_batches(uids, sizes, self.max_bytes))
+        for index, batch in enumerate(batches):
+            if not time_left:
+                result.left += sum(len(rest) for rest in batches[index:])
+                break
+            wanted = [uid for uid in batch if sizes.get(uid, 0) <= self.max_bytes]
+            raws = self.mailbox.fetch(wanted)
+            fetched = [
+                # a size the server did not tell is the size read
+                (uid, raws.get(uid), sizes.get(uid) or len(raws.get(uid) or b""))
+                for uid in batch
+                # not read: over the size limit, or expunged by another client meanwhile
+                if uid in raws or sizes.get(uid, 0) > self.max_bytes
+            ]
+            inbounds = self._process_batch(fetched)
+            result.fetched += len(inbounds)
+            for inbound in inbounds:
+                result.count(inbound)
+            time_left = self._progress(len(inbounds))  # commit before the mailbox action
+            self._apply_mailbox_action(inbounds.filtered(lambda i: i.state != "failed"))
+        return result
+
+    def _folder_state(self, uidvalidity):
+        """``(last_uid, retry_due, action_due)`` of the folder, in one indexed query: the
+        highest UID recorded for this UIDVALIDITY (where reading resumes), whether a failed
+        mail waits for another attempt, whether a processed mail waits for its mailbox
+        action."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT (SELECT MAX(uid) FROM mail_ticket_inbound
+                         WHERE server_id = %(server)s AND folder = %(folder)s
+                           AND uidvalidity = %(uidvalidity)s),
+                       EXISTS(SELECT FROM mail_ticket_inbound i
+                               WHERE i.server_id = %(server)s AND i.state = 'failed'
+                                 AND i.attempts < %(attempts)s
+                                 AND EXISTS(SELECT FROM ir_attachment a
+                                             WHERE a.res_model = 'mail.ticket.inbound'
+                                               AND a.res_field = 'raw_source'
+                                               AND a.res_id = i.id)),
+                       EXISTS(SELECT FROM mail_ticket_inbound
+                               WHERE server_id = %(server)s AND folder = %(folder)s
+                                 AND uidvalidity = %(uidvalidity)s
+                                 AND state != 'failed' AND mailbox_done IS NOT TRUE)
+                """,
+                server=self.server.id,
+                folder=self.folder,
+                uidvalidity=uidvalidity,
+                attempts=self.server.ticket_max_attempts,
+            )
+        )
+        last_uid, retry_due, action_due = self.env.cr.fetchone()
+        return last_uid or 0, retry_due, action_due
+
+    def _progress(self, processed=0):
+        """Commit, count ``processed`` mails in the cron's progress; return the time left."""
+        return self.env["ir.cron"]._commit_progress(processed)
+
+    def _retry_failed(self, result, time_left):
+        """Process again the failed mails that have attempts left, oldest first."""
+        retries = self.Inbound.search(
+            [
+                ("server_id", "=", self.server.id),
+                ("state", "=", "failed"),
+                ("attempts", "<", self.server.ticket_max_attempts),
+                ("raw_source", "!=", False),
+            ],
+            order="id",
+        )
+        for index, inbound in enumerate(retries):
+            if not time_left:
+                result.left += len(retries) - index
+                break
+            if inbound.try_lock_for_update():  # not while a manager retries it
+                self.retry(inbound)
+                result.retried += 1
+                result.count(inbound)
+                time_left = self._progress(1)
+        return time_left
+
+    def _check_uidvalidity(self):
+        """Warn when a folder read before comes back with another UIDVALIDITY."""
+        if self.Inbound.search_count(
+            [
+                ("server_id", "=", self.server.id),
+                ("folder", "=", self.folder),
+                ("uidvalidity", "!=", self.mailbox.uidvalidity),
+            ],
+            limit=1,
+        ):
+            _logger.warning(
+                "Folder %s of mail server %s was rebuilt (new UIDVALIDITY %s): reading it again "
+                "from its first mail; mails already processed are recognised by Message-ID",
+                self.folder,
+                self.server.name,
+                self.mailbox.uidvalidity,
+            )
+
+    def _pending_mailbox_action(self):
+        """Processed mails whose after-processing action an interrupted run did not apply."""
+        return self.Inbound.search(
+            [
+                ("server_id", "=", self.server.id),
+                ("folder", "=", self.folder),
+                ("uidvalidity", "=", self.mailbox.uidvalidity),
+                ("state", "!=", "failed"),
+                ("mailbox_done", "=", False),
+            ]
+        )
+
+    def _apply_mailbox_action(self, inbounds):
+        """Mark read, move or delete processed mails in the mailbox.
+
+        The mails stay processed whatever happens here: when the mailbox refuses, the
+        error is noted on them, ``mailbox_done`` stays unset so that the next run applies
+        the action again, and this run goes on.
+        """
+        if not inbounds:
+            return
+        server = self.server
+        uids = inbounds.mapped("uid")
+        try:
+            if server.ticket_processed_action == "move":
+                self.mailbox.move(uids, server.ticket_processed_folder)
+            elif server.ticket_processed_action == "delete":
+                self.mailbox.delete(uids)
+            else:
+                self.mailbox.mark_seen(uids)
+        except Exception as exc:  # noted on the mails, applied again by the next run
+            _logger.warning(
+                "After-processing action %s failed for %d mail(s) of %s on server %s",
+                server.ticket_processed_action,
+                len(uids),
+                self.folder,
+                server.name,
+                exc_info=True,
+            )
+            failure = self.env._(
+                "The mail is processed, but the mailbox action after processing failed "
+                "(applied again on the next run): %(error)s",
+                error=exception_to_unicode(exc),
+            )
+            self._note_mailbox_failure(inbounds, failure)
+        else:
+            inbounds.write({"mailbox_done": True})
+            self._note_mailbox_failure(
+                inbounds.filtered(lambda i: i.error and (i.state == "done" or "\n" in i.error)),
+                False,
+            )
+        self._progress()
+
+    def _note_mailbox_failure(self, inbounds, failure):
+        """Put ``failure`` (False: nothing) in the error of processed mails; an ignored
+        mail keeps the reason it was ignored for (its first line) above it."""
+        reasons = inbounds.grouped(
+            lambda i: i.state == "ignored" and (i.error or "").split("\n", 1)[0]
+        )
+        for reason, group in reasons.items():
+            note = "\n".join(filter(None, (reason, failure)))
+            group.write({"error": note or False})
+
+    # ------------------------------------------------------------
+    # MAILS
+    # ------------------------------------------------------------
+
+    def _process_batch(self, fetched):
+        """Record and process the mails of one FETCH batch, in the current transaction.
+
+        :param fetched: ``[(uid, raw or None, size)]``, oldest first; ``raw`` is None for
+            a mail over the size limit, which is recorded as failed and not processed
+        :return: the ``mail.ticket.inbound`` records, one per mail, in that order
+        """
+        inbounds = self.Inbound
+        for uid, raw, size in fetched:
+            inbounds |= self._ingest(uid, raw, size)
+        return inbounds
+
+    def _ingest(self, uid, raw, size):
+        """Record and process one fetched mail in a savepoint; return its record."""
+        vals = {
+            "server_id": self.server.id,
+            "folder": self.folder,
+            "uidvalidity": self.mailbox.uidvalidity,
+            "uid": uid,
+            "size": size,
+            "attempts": 0,
+        }
+        if raw is None:
+            return self._ingest_too_big(vals)
+        try:
+            with self.env.cr.savepoint():
+                inbound = self.Inbound.create({**vals, **headers_vals(raw), "state": "done"})
+                self._process(inbound, raw)
+                return inbound
+        except Exception as exc:  # whatever fails stays with this mail: the run goes on
+            inbound = self.Inbound.create({**vals, "state": "failed"})
+            self._process_failed(inbound, raw, exc)
+            return inbound
+
+    def _ingest_too_big(self, vals):
+        limit = self.server.ticket_max_size
+        size = vals["size"]
+        _logger.warning(
+            "Mail UID %s of %s on server %s is %d bytes, over its %s MB limit: left in the mailbox",
+            vals["uid"],
+            self.folder,
+            self.server.name,
+            size,
+            limit,
+        )
+        return self.Inbound.create(
+            {
+                **vals,
+                "state": "failed",
+                "error": self.env._(
+                    "The mail is %(size).1f MB, over the %(limit)s MB limit of this "
+                    "mail server: it was not processed and is left in the mailbox.",
+                    size=size / 1024 / 1024,
+                    limit=limit,
+                ),
+            }
+        )
+
+    def _process(self, inbound, raw):
+        """Run the mail through the gateway in a savepoint and record the outcome.
+
+        Never raises: any error, whatever its type (the gateway's, or recording the
+        outcome), rolls the mail's work back and is recorded on the mail as failed,
+        with its raw source.
+        """
+        try:
+            with self.env.cr.savepoint():
+                self._process_gateway(inbound, raw)
+        except Exception as exc:  # any failure is recorded with the mail, never lost
+            self._process_failed(inbound, raw, exc)
+
+    def _process_gateway(self, inbound, raw):
+        server = self.server
+        thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
+        thread_id = thread.message_process(
+            server.object_id.model,
+            raw,
+            custom_values=server._ticket_default_values(),
+            save_original=server.original,
+            strip_attachments=not server.attach,
+        )
+        vals = {"attempts": inbound.attempts + 1, "date_processed": odoo_fields.Datetime.now()}
+        if thread_id:
+            vals.update(self._outcome_vals(inbound, thread_id), state="done", error=False)
+        else:
+            vals.update(state="ignored", error=self._ignored_reason(inbound))
+        vals["raw_source"] = False  # no-op unless an earlier attempt kept it
+        inbound.write(vals)
+
+    def _process_failed(self, inbound, raw, error):
+        """Record that processing the mail failed with ``error``; keep its raw source."""
+        # PostgreSQL text takes neither NUL nor lone surrogates (undecodable bytes)
+        message = f"{type(error).__name__}: {error}".replace("\x00", "\\x00")
+        vals = {
+            "state": "failed",
+            "error": message.encode("utf-8", "backslashreplace").decode("utf-8"),
+            "attempts": inbound.attempts + 1,
+            "date_processed": odoo_fields.Datetime.now(),
+        }
+        if not inbound._stored_raw():
+            vals.update(raw_source=base64.b64encode(raw), date_raw_source_removed=False)
+        _logger.warning(
+            "Failed to process mail %s (UID %s) from %s on server %s, attempt %d/%d: %s",
+            inbound.message_id,
+            inbound.uid,
+            inbound.email_from,
+            self.server.name,
+            vals["attempts"],
+            self.server.ticket_max_attempts,
+            vals["error"],
+            exc_info=error,
+        )
+        inbound.write(vals)
+
+    def _outcome_vals(self, inbound, thread_id):
+        """The ticket the mail created or updated."""
+        message = self.env["mail.message"].sudo()
+        if inbound.message_id:
+            message = message.search([("message_id", "=", inbound.message_id)], limit=1)
+        if message and message.model != "mail.ticket":
+            return {"ticket_id": False, "is_new_ticket": False}
+        creation_subtype = self.env["ir.model.data"]._xmlid_to_res_id("mail_ticket.mt_ticket_new")
+        return {
+            "ticket_id": message.res_id or thread_id,
+            "is_new_ticket": message.subtype_id.id == creation_subtype,
+        }
+
+    def _ignored_reason(self, inbound):
+        if inbound.message_id and self.env["mail.message"].sudo().search_count(
+            [("message_id", "=", inbound.message_id)], limit=1
+        ):
+            return self.env._("Already processed: a message with this Message-ID exists.")
+        return self.env._(
+            "Not routed: a bounce, an auto-reply loop or a mail to the catchall alone "
+            "(the server log tells which)."
+        )
+
+    # ------------------------------------------------------------
+    # RETRY
+    # ------------------------------------------------------------
+
+    def retry(self, inbound, manual=False):
+        """Process a failed mail again, from its raw source or, when none is kept, from
+        the mailbox (``manual``: a manager's *Retry*, which also resets its attempts)."""
+        raw = inbound._stored_raw()
+        if not raw:
+            raw = self._download(inbound)
+        elif manual:
+            inbound.attempts = 0
+        self._process(inbound, raw)
+        _logger.info(
+            "Retried mail %s (UID %s) of server %s: %s",
+            inbound.message_id,
+            inbound.uid,
+            self.server.name,
+            inbound.state,
+        )
+
+    def _download(self, inbound):
+        """Read a mail left in the mailbox (over the size limit at fetch time, or whose
+        raw source was removed), on the run's connection or on a new one."""
+        if self.mailbox:
+            return self._download_from(self.mailbox, inbound)
+        connection = self.server._connect__()
+        try:
+            return self._download_from(ImapMailbox(connection, inbound.folder), inbound)
+        finally:
+            connection.disconnect()
+
+    def _download_from(self, mailbox, inbound):
+        if mailbox.select() != inbound.uidvalidity:
+            raise UserError(
+                self.env._("The mailbox folder was rebuilt: this mail is no longer there.")
+            )
+        size = mailbox.sizes([inbound.uid]).get(inbound.uid)
+        if size is None:
+            raise UserError(self.env._("This mail is no longer in the mailbox."))
+        if size > self.max_bytes:
+            raise UserError(
+                self.env._(
+                    "The mail is still over the %(limit)s MB limit of the mail server: "
+                    "raise the limit first.",
+                    limit=self.server.ticket_max_size,
+                )
+            )
+        raw = mailbox.fetch([inbound.uid]).get(inbound.uid)
+        inbound.write({"attempts": 0, **headers_vals(raw)})
+        return raw
