@@ -3,9 +3,11 @@
 :class:`MailboxIngestion` owns the folder-level work (the idle check, the after-processing
 actions an interrupted run left pending, the retries of failed mails, the UIDVALIDITY
 check, the UID search, the size rule, FETCH batches bounded in count and bytes, the
-after-processing action) and the processing of each mail (recorded in
-``mail.ticket.inbound`` in the transaction that processes it, through the mail gateway in
-a savepoint, failures kept with their raw source). ``fetchmail.server`` only locks the
+after-processing action) and the processing of each batch (recorded in
+``mail.ticket.inbound`` in the transaction that processes it: its plain customer mails
+through ``mail.ticket._message_process_batch`` together, the others, or all of them when
+the batch fails, through the mail gateway one by one, each in a savepoint, failures kept
+with their raw source). ``fetchmail.server`` only locks the
 server, connects, runs :meth:`MailboxIngestion.run` and records the outcome, as Odoo's
 own fetch loop does; the model ``mail.ticket.inbound`` keeps the records, their actions
 (its *Retry* goes through :meth:`MailboxIngestion.retry`) and their retention.
@@ -339,25 +341,65 @@ class MailboxIngestion:
     def _process_batch(self, fetched):
         """Record and process the mails of one FETCH batch, in the current transaction.
 
+        The plain customer mails of the batch go through the gateway together
+        (``mail.ticket._message_process_batch``), in one savepoint; the others, and all of
+        them when anything in the batch fails, mail by mail in their own savepoints.
+
         :param fetched: ``[(uid, raw or None, size)]``, oldest first; ``raw`` is None for
             a mail over the size limit, which is recorded as failed and not processed
         :return: the ``mail.ticket.inbound`` records, one per mail, in that order
         """
+        together = self._process_together([item for item in fetched if item[1] is not None])
         inbounds = self.Inbound
         for uid, raw, size in fetched:
-            inbounds |= self._ingest(uid, raw, size)
+            inbounds |= together.get(uid) or self._ingest(uid, raw, size)
         return inbounds
+
+    def _process_together(self, fetched):
+        """Process what the batched gateway takes of ``fetched`` and record it; return
+        ``{uid: record}`` (empty when the batch failed: it is rolled back)."""
+        if not fetched:
+            return {}
+        try:
+            with self.env.cr.savepoint():
+                results = (
+                    self.env["mail.ticket"]
+                    .sudo()
+                    ._message_process_batch(self.server, [raw for __, raw, __ in fetched])
+                )
+                now = odoo_fields.Datetime.now()
+                taken = [
+                    (uid, raw, size, result)
+                    for (uid, raw, size), result in zip(fetched, results, strict=True)
+                    if result
+                ]
+                records = self.Inbound.create(
+                    [
+                        {
+                            **self._record_vals(uid, size),
+                            **headers_vals(raw),
+                            "state": "done",
+                            "attempts": 1,
+                            "date_processed": now,
+                            "ticket_id": ticket.id,
+                            "is_new_ticket": is_new,
+                        }
+                        for uid, raw, size, (ticket, is_new) in taken
+                    ]
+                )
+        except Exception:  # the batch is rolled back: mail by mail, each guarded
+            _logger.warning(
+                "Processing %d mail(s) of server %s together failed: processing them one by one",
+                len(fetched),
+                self.server.name,
+                exc_info=True,
+            )
+            return {}
+        return dict(zip((uid for uid, *__ in taken), records, strict=True))
 
     def _ingest(self, uid, raw, size):
         """Record and process one fetched mail in a savepoint; return its record."""
-        vals = {
-            "server_id": self.server.id,
-            "folder": self.folder,
-            "uidvalidity": self.mailbox.uidvalidity,
-            "uid": uid,
-            "size": size,
-            "attempts": 0,
-        }
+        vals = self._record_vals(uid, size)
         if raw is None:
             return self._ingest_too_big(vals)
         try:
@@ -369,6 +411,17 @@ class MailboxIngestion:
             inbound = self.Inbound.create({**vals, "state": "failed"})
             self._process_failed(inbound, raw, exc)
             return inbound
+
+    def _record_vals(self, uid, size):
+        """What the record of a fetched mail says of where it was read."""
+        return {
+            "server_id": self.server.id,
+            "folder": self.folder,
+            "uidvalidity": self.mailbox.uidvalidity,
+            "uid": uid,
+            "size": size,
+            "attempts": 0,
+        }
 
     def _ingest_too_big(self, vals):
         limit = self.server.ticket_max_size
