@@ -46,6 +46,7 @@ def parse(argv):
     p.add_argument("--scale", help="existing tickets, comma-separated (1000,100000)")
     p.add_argument("--scale-mails", type=int, help="mails per database size (150)")
     p.add_argument("--cron-mails", type=int, help="mails per mailbox in the cron scenario (150)")
+    p.add_argument("--cron-reps", type=int, default=2, help="runs per thread count (2)")
     p.add_argument("--views-repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--odoo-src", default=os.environ.get("ODOO_SRC", "/opt/odoo-19.0"))
@@ -69,9 +70,8 @@ def parse(argv):
     quick = args.quick
     args.mails = args.mails or (60 if quick else 300)
     args.reps = args.reps or (2 if quick else 3)
-    args.scale = [
-        int(x) for x in (args.scale or ("1000,10000" if quick else "1000,100000")).split(",")
-    ]
+    sizes = args.scale or ("1000,10000" if quick else "1000,100000")
+    args.scale = sorted(int(x) for x in sizes.split(","))
     args.scale_mails = args.scale_mails or (45 if quick else 150)
     args.cron_mails = args.cron_mails or (45 if quick else 150)
     args.addons_path = args.addons_path or f"{args.odoo_src}/addons,{BENCH_DIR.parent}"
@@ -80,6 +80,28 @@ def parse(argv):
     if unknown:
         p.error(f"unknown scenario(s) {', '.join(sorted(unknown))}")
     return args
+
+
+def _user_args(argv):
+    """The options as typed after ``./dev bench`` (without those ./dev adds first)."""
+    if os.environ.get("MAIL_TICKET_DEV_BENCH"):
+        argv = list(argv)
+        for option in ("--odoo-src", "--addons-path", "--db-user"):
+            if argv[:1] == [option]:
+                argv = argv[2:]
+    return argv
+
+
+def _busy_note(load_start, cores):
+    """A warning for RESULTS.md when other work was running (1-minute load average)."""
+    worst = max(load_start[0], os.getloadavg()[0])
+    if worst > 0.5 * (cores or 1):
+        return (
+            f"Measured on a busy machine (1-minute load average up to {worst:.1f} on {cores} "
+            "cores, other work running): compare the products within this run only, and rerun "
+            "on a quiet machine before quoting figures."
+        )
+    return None
 
 
 def main(argv=None):
@@ -110,7 +132,7 @@ def main(argv=None):
     sink = SmtpSink(scratch / "smtp").start()
     results = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-        "command": "./dev bench " + shlex.join(argv) if argv else "./dev bench",
+        "command": shlex.join(["./dev", "bench", *_user_args(argv)]),
         "seed": args.seed,
         "corpus": corpus_mod.describe(corpus),
         "note": args.note,
@@ -127,7 +149,8 @@ def main(argv=None):
                 bench, args.scale, args.scale_mails, args.seed, args.views_repeat
             )
         if "cron" in args.only:
-            results["cron"] = scenarios.cron(bench, args.cron_mails, args.seed)
+            results["cron"] = scenarios.cron(bench, args.cron_mails, args.seed, args.cron_reps)
+        results["outgoing"] = {**bench.outgoing, "sink": len(sink.messages())}
     finally:
         sink.stop()
         dovecot.stop()
@@ -147,6 +170,8 @@ def main(argv=None):
         load_start,
     )
     results["seconds"] = time.monotonic() - started
+    busy = _busy_note(load_start, os.cpu_count())
+    results["note"] = " ".join(filter(None, [args.note, busy])) or None
     (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     if results.get("scale"):
         report.plot(results["scale"], Path(args.results).parent / report.PLOT_NAME)

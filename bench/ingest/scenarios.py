@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 from . import corpus as corpus_mod
@@ -45,6 +46,8 @@ class Bench:
             self.addons["helpdesk_mgmt"] = f"{args.addons_path},{helpdesk_dir}"
         self.products = list(self.addons)
         self._jobs = 0
+        #: refused SMTP connections and counted mail.mail.send() calls of the workers
+        self.outgoing = Counter()
 
     def template(self, product):
         return f"{self.args.db_prefix}tpl_{product}"
@@ -101,18 +104,20 @@ class Bench:
             raise RuntimeError(
                 f"worker {task} on {db} failed ({proc.returncode}):\n{proc.stderr[-3000:]}\n{tail}"
             )
-        return json.loads(Path(f"{stem}.json").read_text())
+        result = json.loads(Path(f"{stem}.json").read_text())
+        self.outgoing[f"{product} smtp_attempts"] += result.get("smtp_attempts", 0)
+        self.outgoing[f"{product} send_calls"] += result.get("send_calls", 0)
+        return result
 
     def setup(self, product, db, corpus=None, servers=(), **extra):
-        return self.worker(
-            "setup",
-            product,
-            db,
-            partners=corpus["known_partners"] if corpus else [],
-            smtp={"host": self.sink.host, "port": self.sink.port},
-            servers=list(servers),
-            **extra,
-        )
+        step = _setup_step(self, corpus, servers, **extra)
+        del step["task"]
+        return self.worker("setup", product, db, **step)
+
+    def steps(self, product, db, steps):
+        """Several tasks in one worker process; their results in order."""
+        label = "+".join(step["task"] for step in steps)
+        return self.worker(label, product, db, steps=steps).get("steps") or []
 
     def server_spec(self, product, account, confirm=True):
         return {
@@ -140,6 +145,16 @@ class Bench:
             self.pg.drop(db)
 
 
+def _setup_step(bench, corpus, servers, **extra):
+    return {
+        "task": "setup",
+        "partners": corpus["known_partners"] if corpus else [],
+        "smtp": {"host": bench.sink.host, "port": bench.sink.port},
+        "servers": list(servers),
+        **extra,
+    }
+
+
 def _imap(account):
     return {
         "host": account.host,
@@ -165,35 +180,34 @@ def e2e(bench, corpus, reps):
             db = bench.fresh_db(product, f"e2e_{product}")
             account = bench.dovecot.new_account(f"e2e-{product[:4]}-r{rep}")
             append_all(account, [m["raw"] for m in common])
-            setup = bench.setup(product, db, corpus, [bench.server_spec(product, account)])
-            server_id = setup["servers"][0]["id"]
             bench.log(f"e2e rep {rep + 1}/{reps}: {product} drains {len(common)} mails")
-            drained = bench.worker(
-                "drain",
-                product,
-                db,
-                server_id=server_id,
-                imap=_imap(account),
-                message_ids=[m["message_id"] for m in common],
-            )
-            drained["mails"] = len(common)
-            result = {"common": drained}
+            drain = {"task": "drain", "imap": _imap(account)}
+            idle = {**drain, "max_runs": 1}
+            steps = [
+                _setup_step(bench, corpus, [bench.server_spec(product, account)]),
+                {**drain, "message_ids": [m["message_id"] for m in common]},
+            ]
+            if product != "mail_ticket" or not subject:
+                steps.append(idle)
+            done = bench.steps(product, db, steps)
+            setup, result = done[0], {"common": done[1]}
+            result["common"]["mails"] = len(common)
             if product == "mail_ticket" and subject:
                 append_all(account, [m["raw"] for m in subject])
-                phase = bench.worker(
-                    "drain",
+                bench.log(f"e2e rep {rep + 1}/{reps}: {product} drains {len(subject)} more")
+                server = {"server_id": setup["servers"][0]["id"]}
+                phase, result["idle"] = bench.steps(
                     product,
                     db,
-                    server_id=server_id,
-                    imap=_imap(account),
-                    message_ids=[m["message_id"] for m in subject],
+                    [
+                        {**drain, **server, "message_ids": [m["message_id"] for m in subject]},
+                        {**idle, **server},
+                    ],
                 )
                 phase["mails"] = len(subject)
                 result["subject_replies"] = phase
-            bench.log(f"e2e rep {rep + 1}/{reps}: {product} idle poll")
-            result["idle"] = bench.worker(
-                "drain", product, db, server_id=server_id, imap=_imap(account), max_runs=1
-            )
+            else:
+                result["idle"] = done[2]
             row[product] = result
             bench.drop(db)
         if "helpdesk_mgmt" in row:
@@ -235,17 +249,20 @@ def process(bench, corpus, reps):
         for product in order:
             db = bench.fresh_db(product, f"mp_{product}")
             account = bench.dovecot.new_account(f"mp-{product[:4]}-r{rep}")
-            setup = bench.setup(product, db, corpus, [bench.server_spec(product, account, False)])
             count = len(paths) if product == "mail_ticket" else len(common)
             bench.log(f"message_process rep {rep + 1}/{reps}: {product}, {count} mails")
-            result = bench.worker(
-                "process",
+            _setup, result = bench.steps(
                 product,
                 db,
-                server_id=setup["servers"][0]["id"],
-                model=PRODUCTS[product]["model"],
-                mails=paths[:count],
-                kinds=kinds[:count],
+                [
+                    _setup_step(bench, corpus, [bench.server_spec(product, account, False)]),
+                    {
+                        "task": "process",
+                        "model": PRODUCTS[product]["model"],
+                        "mails": paths[:count],
+                        "kinds": kinds[:count],
+                    },
+                ],
             )
             rows = result.pop("rows")
             shared = rows[: len(common)]
@@ -269,15 +286,16 @@ def process(bench, corpus, reps):
 # ---------------------------------------------------------------------------
 
 
-def scale(bench, sizes, mails, seed, views_repeat):
-    results = []
-    views = None
+def scale(bench, sizes, mails, seed, views_repeat, chunks=3):
+    """The same mails on top of each database size, in chunks that alternate between the
+    sizes (so that the machine's drift hits every size alike); then the views."""
+    bases = []
     for size in sizes:
         db = bench.fresh_db("mail_ticket", f"scale_{size}")
-        bench.log(f"scale: populating {size} tickets")
+        bench.log(f"scale: populating {size:,} tickets")
         populated = dataset.populate(bench.pg, db, size) if size else {"seconds": 0, "rows": {}}
-        mails_corpus = corpus_mod.build(mails, seed=seed, token=f"s{size}", first_number=size + 1)
-        paths = bench.write_mails(f"scale-{size}", mails_corpus["mails"])
+        # the same bytes on every size, but for the ticket numbers the subject replies name
+        mails_corpus = corpus_mod.build(mails, seed=seed, token="s", first_number=size + 1)
         account = bench.dovecot.new_account(f"scale-{size}")
         setup = bench.setup(
             "mail_ticket",
@@ -287,42 +305,67 @@ def scale(bench, sizes, mails, seed, views_repeat):
             sequence_next=size + 1,
             agent=size == max(sizes),
         )
-        bench.log(f"scale: {mails} mails through message_process on {size} tickets")
-        result = bench.worker(
-            "process",
-            "mail_ticket",
-            db,
-            server_id=setup["servers"][0]["id"],
-            model="mail.ticket",
-            mails=paths,
-            kinds=[m["kind"] for m in mails_corpus["mails"]],
+        bases.append(
+            {
+                "size": size,
+                "db": db,
+                "populated": populated,
+                "setup": setup,
+                "paths": bench.write_mails(f"scale-{size}", mails_corpus["mails"]),
+                "kinds": [m["kind"] for m in mails_corpus["mails"]],
+                "rows": [],
+            }
         )
-        rows = result.pop("rows")
-        ok = [r for r in rows if not r["error"]]
-        result.update(
-            tickets=size,
-            populated=populated,
-            kinds=_kinds(rows),
-            median_ms=statistics.median(r["seconds"] for r in ok) * 1000 if ok else None,
-            queries_mean=statistics.fmean(r["queries"] for r in ok) if ok else None,
-        )
-        results.append(result)
-        if size == max(sizes):
-            bench.log(f"views: kanban, list and searches on {size} tickets")
-            views = bench.worker(
-                "views",
-                "mail_ticket",
-                db,
-                agent_id=setup["agent_id"],
-                number=f"TICKET-{max(size // 2, 1):03d}",
-                title="Lieferung",
-                email="customer4242@populated",
-                repeat=views_repeat,
+    step = -(-mails // chunks)
+    for chunk, begin in enumerate(range(0, mails, step)):
+        for base in bases if chunk % 2 == 0 else bases[::-1]:
+            bench.log(
+                f"scale: mails {begin + 1}-{min(begin + step, mails)} through message_process "
+                f"on {base['size']:,} tickets"
             )
-            views["tickets"] = size
-            views["messages"] = populated["rows"].get("mail_message")
-        bench.drop(db)
-    return {"sizes": results}, views
+            result = bench.worker(
+                "process",
+                "mail_ticket",
+                base["db"],
+                server_id=base["setup"]["servers"][0]["id"],
+                model="mail.ticket",
+                mails=base["paths"][begin : begin + step],
+                kinds=base["kinds"][begin : begin + step],
+            )
+            base["rows"] += result["rows"]
+    results = []
+    for base in bases:
+        rows = base["rows"]
+        ok = [r for r in rows if not r["error"]]
+        results.append(
+            {
+                "tickets": base["size"],
+                "populated": base["populated"],
+                "kinds": _kinds(rows),
+                "median_ms": statistics.median(r["seconds"] for r in ok) * 1000 if ok else None,
+                "queries_mean": statistics.fmean(r["queries"] for r in ok) if ok else None,
+            }
+        )
+    largest = bases[-1] if bases else None
+    views = None
+    if largest and largest["setup"].get("agent_id"):
+        size = largest["size"]
+        bench.log(f"views: kanban, list and searches on {size:,} tickets")
+        views = bench.worker(
+            "views",
+            "mail_ticket",
+            largest["db"],
+            agent_id=largest["setup"]["agent_id"],
+            number=f"TICKET-{max(size // 2, 1):03d}",
+            title="Lieferung",
+            email="customer4242@populated",
+            repeat=views_repeat,
+        )
+        views["tickets"] = size
+        views["messages"] = largest["populated"]["rows"].get("mail_message")
+    for base in bases:
+        bench.drop(base["db"])
+    return {"sizes": results, "chunks": chunks}, views
 
 
 # ---------------------------------------------------------------------------
@@ -376,13 +419,16 @@ def _wait_listeners(conn, threads, proc, timeout=120):
     return False
 
 
-def cron(bench, mails, seed, threads_list=(1, 2), timeout=600):
-    """Drain two mailboxes with a real server; time from the trigger until all mail is in."""
+def cron(bench, mails, seed, reps=2, timeout=600):
+    """Drain two mailboxes with a real server; time from the trigger until all mail is in.
+
+    One and two cron threads in the order 1, 2, 2, 1, ... (drift hits both alike)."""
     results = []
-    for threads in threads_list:
+    order = [t for rep in range(reps) for t in ((1, 2) if rep % 2 == 0 else (2, 1))]
+    for index, threads in enumerate(order):
         db = bench.fresh_db("mail_ticket", f"cron_{threads}")
         corpora = [
-            corpus_mod.build(mails, seed=seed + box, token=f"c{threads}x{box}") for box in (1, 2)
+            corpus_mod.build(mails, seed=seed + box, token=f"c{index}x{box}") for box in (1, 2)
         ]
         for c in corpora:  # both mailboxes get new mails and header replies only
             c["mails"] = [m for m in c["mails"] if m["kind"] != "subject_reply"]
@@ -410,7 +456,7 @@ def cron(bench, mails, seed, threads_list=(1, 2), timeout=600):
             )
             cr.execute("DELETE FROM ir_cron_trigger")
         port = _free_port()
-        logfile = bench.workdir / f"cron-{threads}-server.log"
+        logfile = bench.workdir / f"cron-{index}-threads{threads}-server.log"
         bench.log(f"cron: odoo server with --max-cron-threads={threads}, jobs {jobs}")
         proc = subprocess.Popen(
             [
@@ -484,7 +530,14 @@ def cron(bench, mails, seed, threads_list=(1, 2), timeout=600):
             }
         )
         bench.drop(db)
-    out = {"runs": results}
-    if len(results) == 2 and all(r["seconds"] for r in results):
-        out["speedup"] = results[0]["seconds"] / results[1]["seconds"]
+    out = {"runs": results, "sink_messages": len(bench.sink.messages())}
+    medians = {
+        str(threads): statistics.median(r["seconds"] for r in results if r["threads"] == threads)
+        for threads in (1, 2)
+        if all(r["seconds"] for r in results if r["threads"] == threads)
+    }
+    if len(medians) == 2:
+        out["median_seconds"] = medians
+        out["speedup"] = medians["1"] / medians["2"]
+    out["shared"] = any(r["jobs"] == "shared fetchmail cron" for r in results)
     return out

@@ -10,6 +10,9 @@ drain    run the fetch the way the cron does, until the mailbox is drained
 process  ``mail.thread.message_process`` with fetchmail's context, one commit per mail
 views    the agents' kanban and list loads and searches, as the web client calls them
 
+A job runs one task, or several in a row (``steps``, each with its own parameters) to
+spare a second registry load; a step without ``server_id`` takes the setup's server.
+
 Nothing is sent: every SMTP connection in the worker is refused and ``mail.mail.send``
 only counts its calls (both reported, both should stay 0).
 """
@@ -157,19 +160,25 @@ def _fetch_job(server):
     return server.env.ref("mail.ir_cron_mail_gateway_action"), "shared fetchmail cron"
 
 
-def _last_run_id(server):
-    if "ticket_fetch_run_ids" not in server._fields:
-        return None
-    runs = server.env["mail.ticket.fetch.run"].sudo()
-    return runs.search([("server_id", "=", server.id)], order="id desc", limit=1).id or 0
+def _runs(server):
+    """The model of the server's fetch run records (``ticket_fetch_run_ids``), or None."""
+    field = server._fields.get("ticket_fetch_run_ids")
+    if field is None:
+        return None, None
+    return server.env[field.comodel_name].sudo(), field.inverse_name
+
+
+def _new_runs(server, after_id):
+    Run, inverse = _runs(server)
+    return Run.search([(inverse, "=", server.id), ("id", ">", after_id)], order="id")
 
 
 def task_drain(env, job, recorder, imap_counter):
     """Run the server's scheduled job until its mailbox is drained, timing only the runs.
 
     helpdesk_mgmt (stock fetchmail): drained when the folder has no UNSEEN mail left.
-    mail_ticket: drained when the fetch runs of the last job run left nothing (a run
-    without fetch run record fetched nothing); without fetch run records, as stock.
+    mail_ticket: drained when the fetch runs of the last job run left nothing (a job run
+    that records no fetch run fetched nothing); without fetch run records, as stock.
     """
     server = env["fetchmail.server"].browse(job["server_id"])
     cron, job_kind = _fetch_job(server)
@@ -177,12 +186,13 @@ def task_drain(env, job, recorder, imap_counter):
     check = imaplib.IMAP4(account["host"], account["port"], timeout=30)
     check.login(account["login"], account["password"])
     folder = server.ticket_folder if "ticket_folder" in server._fields else "INBOX"
-    by_runs = job["product"] == "mail_ticket" and _last_run_id(server) is not None
+    Run, _inverse = _runs(server)
+    by_runs = job["product"] == "mail_ticket" and Run is not None
+    last_id = Run.search([], order="id desc", limit=1).id or 0 if by_runs else 0
+    first_id = last_id
     runs, seconds, queries, drained = 0, 0.0, 0, False
     imap_counter.commands.clear()
-    run_records_before = env["mail.ticket.fetch.run"].sudo().search_count([]) if by_runs else 0
     while runs < job.get("max_runs", 50):
-        before = _last_run_id(server) if by_runs else None
         env.cr.commit()
         q0, t0 = recorder.count, time.perf_counter()
         imap_counter.active = True
@@ -194,20 +204,17 @@ def task_drain(env, job, recorder, imap_counter):
         env.cr.commit()  # a new snapshot: see what the run committed
         env.invalidate_all()
         if by_runs:
-            Run = env["mail.ticket.fetch.run"].sudo()
-            new = Run.search([("server_id", "=", server.id), ("id", ">", before)])
-            drained = not any(run.left_count or run.error for run in new)
+            new = _new_runs(server, last_id)
+            last_id = max([last_id, *new.ids])
+            drained = not any(
+                getattr(run, "left_count", 0) or getattr(run, "error", False) for run in new
+            )
         else:
             drained = _unseen(check, folder) == 0
         if drained:
             break
     check.logout()
     ingested = env["mail.message"].search_count([("message_id", "in", job.get("message_ids", []))])
-    run_records = (
-        env["mail.ticket.fetch.run"].sudo().search_count([]) - run_records_before
-        if by_runs
-        else None
-    )
     return {
         "job": job_kind,
         "runs": runs,
@@ -216,7 +223,7 @@ def task_drain(env, job, recorder, imap_counter):
         "queries": queries,
         "imap_commands": dict(imap_counter.commands),
         "ingested": ingested,
-        "fetch_run_records": run_records,
+        "fetch_run_records": len(_new_runs(server, first_id)) if by_runs else None,
     }
 
 
@@ -373,19 +380,24 @@ def main():
     registry = Registry(job["db"])
     guard = SendGuard()
     guard.install(registry)
+    tasks = {
+        "setup": lambda env, step: task_setup(env, step),
+        "drain": lambda env, step: task_drain(env, step, recorder, imap_counter),
+        "process": lambda env, step: task_process(env, step, recorder),
+        "views": lambda env, step: task_views(env, step, recorder),
+    }
+    # one task, or several in a row in this process ("steps"): saves a registry load
+    steps = job.get("steps") or [{}]
+    results = []
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
-        if job["task"] == "setup":
-            result = task_setup(env, job)
-        elif job["task"] == "drain":
-            result = task_drain(env, job, recorder, imap_counter)
-        elif job["task"] == "process":
-            result = task_process(env, job, recorder)
-        elif job["task"] == "views":
-            result = task_views(env, job, recorder)
-        else:
-            raise SystemExit(f"unknown task {job['task']}")
-        cr.commit()
+        for params in steps:
+            step = {**job, **params}
+            if "server_id" not in step and results and results[0].get("servers"):
+                step["server_id"] = results[0]["servers"][0]["id"]
+            results.append(tasks[step["task"]](env, step))
+            cr.commit()
+    result = {"steps": results} if job.get("steps") else results[0]
     result["smtp_attempts"] = guard.smtp_attempts
     result["send_calls"] = guard.send_calls
     result["odoo_version"] = release.version
