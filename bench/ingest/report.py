@@ -359,13 +359,15 @@ def write(results, path):
         add("## One against two cron workers, two mailboxes")
         add("")
         add(
-            "A real `python -m odoo server --workers=0 --max-cron-threads=N` on a fresh "
-            "database; two mailboxes with their mail appended before the server starts; only "
-            "the fetch jobs are active and are triggered together; time until every mail of "
-            "both mailboxes is in `mail_message`."
+            "A real `python -m odoo server --workers=1 --max-cron-threads=N` (prefork: each cron "
+            "worker is a process of its own, niced as Odoo does) on a fresh database; two "
+            "mailboxes with their mail appended before the server starts; only the fetch jobs "
+            "are active and are triggered together; time until every mail of both mailboxes is "
+            "in `mail_message`. Two workers need two free cores besides PostgreSQL: on a 2-core "
+            "machine, or a busy one, they cannot reach 2x."
         )
         add("")
-        add("| cron threads | jobs | mails | s until both drained | mails/s |")
+        add("| cron workers | jobs | mails | s until both drained | mails/s |")
         add("|---|---|---|---|---|")
         for r in cron["runs"]:
             rate = r["mails"] / r["seconds"] if r["seconds"] else None
@@ -376,8 +378,8 @@ def write(results, path):
         if cron.get("median_seconds"):
             add("")
             add(
-                "Median seconds until drained: one thread "
-                f"{cron['median_seconds']['1']:.2f}, two threads "
+                "Median seconds until drained: one worker "
+                f"{cron['median_seconds']['1']:.2f}, two workers "
                 f"{cron['median_seconds']['2']:.2f}."
             )
         if cron.get("shared"):

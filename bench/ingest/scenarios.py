@@ -18,6 +18,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
+
 from . import corpus as corpus_mod
 from . import dataset
 from .mailbox import append_all
@@ -402,15 +404,16 @@ def _notify(bench, db):
 
 
 def _wait_listeners(conn, threads, proc, timeout=120):
-    """Wait until the server's cron threads have their connection to ``postgres``, on which
+    """Wait until the server's cron workers have their connection to ``postgres``, on which
     they LISTEN to ``cron_trigger`` (the trigger is notified again until mail comes in)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
+        pids = [proc.pid, *(child.pid for child in psutil.Process(proc.pid).children())]
         with conn.cursor() as cr:
             cr.execute(
                 "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = 'postgres' AND application_name = %s",
-                [f"odoo-{proc.pid}"],  # Odoo's default db_app_name: only this server
+                " WHERE datname = 'postgres' AND application_name = ANY(%s)",
+                [[f"odoo-{pid}" for pid in pids]],  # Odoo's default db_app_name
             )
             if cr.fetchone()[0] >= threads:
                 time.sleep(0.5)  # from its connection to its LISTEN
@@ -475,7 +478,7 @@ def cron(bench, mails, seed, reps=2, timeout=600):
                 f"--gevent-port={_free_port()}",
                 "--http-interface=127.0.0.1",
                 f"--max-cron-threads={threads}",
-                "--workers=0",
+                "--workers=1",  # prefork: each cron worker is a process, as in production
                 f"--logfile={logfile}",
                 "--log-level=info",
             ],
