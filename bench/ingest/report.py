@@ -370,13 +370,14 @@ def write(results, path):
             "2-core machine, or a busy one, they cannot reach 2x."
         )
         add("")
-        add("| cron workers | jobs | mails | s until both drained | mails/s |")
-        add("|---|---|---|---|---|")
+        add("| cron workers | jobs | mails | s until both drained | mails/s | machine CPU busy |")
+        add("|---|---|---|---|---|---|")
         for r in cron["runs"]:
             rate = r["mails"] / r["seconds"] if r["seconds"] else None
             add(
                 f"| {r['threads']} | {r['jobs']} | {r['ingested']}/{r['mails']} | "
-                f"{_f(r['seconds'], '.2f', 'timeout')} | {_f(rate)} |"
+                f"{_f(r['seconds'], '.2f', 'timeout')} | {_f(rate)} | "
+                f"{_f(r.get('cpu_busy'), '.0%')} |"
             )
         if cron.get("median_seconds"):
             add("")

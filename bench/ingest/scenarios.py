@@ -393,6 +393,23 @@ def _wait_port(port, proc, timeout=120):
     return False
 
 
+def _cpu_times():
+    """(busy, total) jiffies of the whole machine (/proc/stat), or None."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _cpu_busy(before, after):
+    """Share of the machine's CPU time that was busy between two _cpu_times()."""
+    if not before or not after or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def _notify(bench, db):
     """Wake the cron threads as Odoo does: they LISTEN on the ``postgres`` database."""
     conn = bench.pg.connect("postgres")
@@ -492,7 +509,7 @@ def cron(bench, mails, seed, reps=2, timeout=600):
         try:
             if not _wait_port(port, proc) or not _wait_listeners(conn, threads, proc):
                 raise RuntimeError(f"odoo server did not start its cron threads: see {logfile}")
-            started = time.monotonic()
+            started, cpu_before = time.monotonic(), _cpu_times()
             with conn.cursor() as cr:
                 for job in jobs:
                     cr.execute(
@@ -502,7 +519,7 @@ def cron(bench, mails, seed, reps=2, timeout=600):
                     )
             _notify(bench, db)
             notified = time.monotonic()
-            ingested, seconds = 0, None
+            ingested, seconds, cpu_busy = 0, None, None
             while time.monotonic() - started < timeout:
                 with conn.cursor() as cr:
                     cr.execute(
@@ -512,6 +529,7 @@ def cron(bench, mails, seed, reps=2, timeout=600):
                     ingested = cr.fetchone()[0]
                 if ingested >= len(message_ids):
                     seconds = time.monotonic() - started
+                    cpu_busy = _cpu_busy(cpu_before, _cpu_times())
                     break
                 if not ingested and time.monotonic() - notified > 1:
                     _notify(bench, db)
@@ -531,6 +549,7 @@ def cron(bench, mails, seed, reps=2, timeout=600):
                 "mails": len(message_ids),
                 "ingested": ingested,
                 "seconds": seconds,
+                "cpu_busy": cpu_busy,
                 "jobs": "per-mailbox ticket_cron_id" if len(own) == 2 else "shared fetchmail cron",
             }
         )
