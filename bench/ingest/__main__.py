@@ -66,6 +66,11 @@ def parse(argv):
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--results", default=str(BENCH_DIR / "RESULTS.md"))
     p.add_argument("--note", help="a line at the top of RESULTS.md (e.g. the machine was busy)")
+    p.add_argument(
+        "--from-json",
+        metavar="RESULTS_JSON",
+        help="measure nothing: write RESULTS.md and the plot again from a run's results.json",
+    )
     args = p.parse_args(argv)
     quick = args.quick
     args.mails = args.mails or (60 if quick else 300)
@@ -107,6 +112,13 @@ def _busy_note(load_start, cores):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        if results.get("scale"):
+            report.plot(results["scale"], Path(args.results).parent / report.PLOT_NAME)
+        report.write(results, args.results)
+        log(f"wrote {args.results} from {args.from_json}")
+        return
     started = time.monotonic()
     load_start = os.getloadavg()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

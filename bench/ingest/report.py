@@ -189,6 +189,22 @@ def write(results, path):
                     _verdict(med >= 2),
                 )
             )
+        per_mail = _median(
+            [
+                row["mail_ticket"]["common"]["queries"] / row["mail_ticket"]["common"]["mails"]
+                for row in e2e["repetitions"]
+            ]
+        )
+        if per_mail is not None:
+            targets.append(
+                (
+                    "<= 15 queries per new ticket and per reply on the batch path (mail_ticket's "
+                    "fetch end to end, new mails and header replies, cron bookkeeping included; "
+                    "the addon's tests pin it with assertQueryCount)",
+                    f"{per_mail:.1f} per mail",
+                    _verdict(per_mail <= 15),
+                )
+            )
         subj = [row["mail_ticket"].get("subject_replies") for row in e2e["repetitions"]]
         subj = [s for s in subj if s]
         if subj:
@@ -284,8 +300,8 @@ def write(results, path):
         if q_new is not None and q_rep is not None:
             targets.append(
                 (
-                    "<= 15 queries per new ticket and per reply (message_process path; "
-                    "the batch path is pinned by assertQueryCount in the addon's tests)",
+                    "<= 15 queries per new ticket and per reply, one mail at a time "
+                    "(`message_process`)",
                     f"new {q_new:.1f}, reply {q_rep:.1f}",
                     _verdict(q_new <= 15 and q_rep <= 15),
                 )
