@@ -406,8 +406,9 @@ def write(results, path):
             add("")
             add(
                 "The addon gives the mailboxes no job of their own (no `ticket_cron_id` on "
-                "`fetchmail.server`): both were drained by the shared fetchmail cron, one job, "
-                "so a second cron thread has nothing to run in parallel."
+                "`fetchmail.server`): both were drained by the shared fetchmail cron, one job "
+                "that one worker at a time runs, mailbox after mailbox; a second worker only "
+                "takes over a job run that stopped at its time budget sooner."
             )
         if cron.get("speedup"):
             verdict = _verdict(cron["speedup"] >= 1.6)
