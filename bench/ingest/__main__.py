@@ -121,6 +121,9 @@ def main(argv=None):
         return
     started = time.monotonic()
     load_start = os.getloadavg()
+    # the code measured, before anything else is committed
+    addon_root = report.addon_root(args.addons_path)
+    commit = report.git_commit(addon_root)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     workdir = BENCH_DIR / "results" / stamp
     workdir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +183,8 @@ def main(argv=None):
         manifest,
         sys.version.split()[0],
         load_start,
+        commit,
+        addon_root,
     )
     results["seconds"] = time.monotonic() - started
     busy = _busy_note(load_start, os.cpu_count())

@@ -10,7 +10,26 @@ REPO = Path(__file__).resolve().parents[2]
 PLOT_NAME = "ingest-scale.png"
 
 
-def machine(pg_version, odoo_version, helpdesk_manifest, python_version, load_start):
+def addon_root(addons_path):
+    """The directory of the measured mail_ticket (first on the addons path)."""
+    for path in addons_path.split(","):
+        if (Path(path) / "mail_ticket" / "__manifest__.py").exists():
+            return Path(path)
+    return REPO
+
+
+def git_commit(root=REPO):
+    return subprocess.run(
+        ["git", "-C", str(root), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+
+
+def machine(
+    pg_version, odoo_version, helpdesk_manifest, python_version, load_start, commit, root=REPO
+):
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -19,16 +38,10 @@ def machine(pg_version, odoo_version, helpdesk_manifest, python_version, load_st
                 break
     except OSError:
         pass
-    manifest = (REPO / "mail_ticket" / "__manifest__.py").read_text()
+    manifest = (root / "mail_ticket" / "__manifest__.py").read_text()
     mt_version = next(
         (line.split('"')[3] for line in manifest.splitlines() if '"version"' in line), "?"
     )
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
