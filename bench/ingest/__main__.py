@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -169,6 +170,7 @@ def main(argv=None):
     finally:
         sink.stop()
         dovecot.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
         (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
     odoo_version = subprocess.run(
         [args.python, "-c", "from odoo import release; print(release.version)"],
