@@ -104,6 +104,7 @@ class BatchMail:
     partners: object = None
     ticket: object = None
     ticket_is_new: bool = False
+    deferred: bool = False  # answers a mail of its wave: processed in the next one
 
     def set_partners(self, found):
         """Author and recipients among ``found`` contacts, by normalized address."""
@@ -1087,7 +1088,21 @@ class MailTicket(models.Model):
         self = self.with_context(mail_ticket_server_id=server.id)
         Thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
         mails = [self._batch_parse(Thread, server, raw) for raw in raws]
-        aliases = self._batch_route(mails)
+        wave, left = mails, set()
+        while wave:
+            self._batch_process_wave(server, wave, left)
+            left.update(m.msg_dict["message_id"] for m in wave if not m.route and not m.deferred)
+            # mails answering a mail of the wave (or repeating its Message-ID) come after it
+            wave = [mail for mail in wave if mail.deferred]
+            for mail in wave:
+                mail.deferred = False
+        return [mail.route and (mail.ticket, mail.ticket_is_new) for mail in mails]
+
+    @api.model
+    def _batch_process_wave(self, server, mails, left):
+        """Process the mails of a batch that do not answer one another; ``left``: the
+        Message-IDs of the batch's mails left to ``message_process`` (after the batch)."""
+        aliases = self._batch_route(mails, left)
         self._batch_check_senders(mails)
         self._batch_check_loops(mails)
         new = [mail for mail in mails if mail.route == "new"]
@@ -1097,7 +1112,6 @@ class MailTicket(models.Model):
         for mail in replies:
             mail.ticket = self.browse(mail.route)
         self._batch_post(new + replies)
-        return [mail.route and (mail.ticket, mail.ticket_is_new) for mail in mails]
 
     @api.model
     def _batch_parse(self, Thread, server, raw):
@@ -1108,8 +1122,10 @@ class MailTicket(models.Model):
         return BatchMail(message=message, msg_dict=msg_dict)
 
     @api.model
-    def _batch_route(self, mails):
-        """Where each mail goes: ``"new"``, a ticket id, or None (``message_process``)."""
+    def _batch_route(self, mails, left=()):
+        """Where each mail goes: ``"new"``, a ticket id, or None (``message_process``,
+        as the mails it answers, ``left``); ``deferred`` when it answers a mail of the
+        same wave."""
         Message = self.env["mail.message"].sudo()
         message_ids = [mail.msg_dict["message_id"] for mail in mails]
         references = {}
@@ -1130,24 +1146,25 @@ class MailTicket(models.Model):
             msg_dict = mail.msg_dict
             message_id = msg_dict["message_id"]
             refs = references[mail]
-            if (
-                message_id in seen
+            mail.route = None
+            if message_id in seen or seen.intersection(refs):
+                mail.deferred = True  # after the mail of this wave it repeats or answers
+            elif not (
+                message_id in left
+                or left.intersection(refs)
                 or message_id in by_message_id
-                or seen.intersection(refs)  # answers a mail of this batch: after it
                 or msg_dict.get("is_bounce")
                 or self._detect_loop_headers(msg_dict)
             ):
-                mail.route = None
-            else:
                 parents = [by_message_id[ref] for ref in refs if ref in by_message_id]
                 parent = max(parents, key=lambda message: message.id, default=None)
                 if parent:
                     mail.parent = parent
                     ok = parent.model == self._name and parent.res_id
                     mail.route = parent.res_id if ok else None
-                elif msg_dict.get("parent_id"):
-                    mail.route = None
-                else:
+                    if ok and not msg_dict.get("parent_id"):  # posted after the mail was parsed
+                        msg_dict.update(self._message_parse_extract_from_parent(parent))
+                elif not msg_dict.get("parent_id"):
                     subjects[mail] = msg_dict.get("subject")
             seen.add(message_id)
         by_subject = self._search_by_references(list(subjects.values()))

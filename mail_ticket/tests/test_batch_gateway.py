@@ -132,9 +132,6 @@ class TestBatchGateway(MailTicketCommon):
             "duplicate": existing,
             "first": first,
             "same Message-ID in the batch": first,
-            "answers a mail of the batch": self.batch_mail(
-                "Re: Neu", extra=f"In-Reply-To: {self.from_string(first.decode())['Message-Id']}\n"
-            ),
             "bounce": self.batch_mail("Undelivered", "MAILER-DAEMON@agrolait.example.com"),
             "automated": self.batch_mail("Abwesend", extra="Auto-Submitted: auto-replied\n"),
             "internal user": self.batch_mail(
@@ -154,6 +151,30 @@ class TestBatchGateway(MailTicketCommon):
         self.assertEqual(results, dict.fromkeys(results), "all left to message_process")
         left = ["Undelivered", "Abwesend", "Intern"]
         self.assertFalse(self.Ticket.search([("name", "in", left)]), "nothing done for them")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models")
+    def test_answers_within_a_batch(self):
+        """A reply to a mail of the same batch lands on its ticket, as it would mail
+        by mail; a reply to a mail left to message_process is left to it too."""
+        first = self.batch_mail("Drucker im Lager")
+        internal = self.batch_mail("Intern", '"Agnes Agent" <agnes.agent@test.mycompany.com>')
+
+        def answer(raw):
+            return self.batch_mail(
+                "Re: Drucker",
+                extra=f"In-Reply-To: {self.from_string(raw.decode())['Message-Id']}\n",
+            )
+
+        with self.mock_mail_gateway():
+            results = self.process_batch([first, answer(first), internal, answer(internal)])
+        (ticket, is_new), reply, left, left_reply = results
+        self.assertTrue(is_new)
+        self.assertEqual(reply, (ticket, False))
+        self.assertEqual(len(ticket.comment_ids), 1)
+        messages = ticket.message_ids.sorted("id")
+        self.assertEqual(messages[1].parent_id, messages[0])
+        self.assertIsNone(left)
+        self.assertIsNone(left_reply)
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_looping_sender_left_to_the_gateway(self):
