@@ -3,7 +3,7 @@ from email.message import EmailMessage
 
 from odoo import api, models
 
-from ..tools.mail_repair import repair_message
+from ..tools.mail_repair import parse_headers_once, repair_message
 from .mail_ticket import one_line
 
 _logger = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ class MailThread(models.AbstractModel):
                     message.get("Message-Id", failobj=""),
                     ", ".join(repairs),
                 )
+            if not save_original:  # the original is written from the message
+                parse_headers_once(message)
         return super().message_parse(message, save_original=save_original)
 
     @api.model

@@ -34,7 +34,13 @@ from email.utils import format_datetime
 import chardet
 from dateutil import parser as date_parser
 
-__all__ = ["decode_bytes", "decode_header_value", "repair_message", "resolve_charset"]
+__all__ = [
+    "decode_bytes",
+    "decode_header_value",
+    "parse_headers_once",
+    "repair_message",
+    "resolve_charset",
+]
 
 #: Misspelled or unofficial charset names seen in real mail, and the codec that reads
 #: them. Names Python knows need no entry.
@@ -345,3 +351,40 @@ def repair_message(message):
         _repair_headers(part, repairs)
         _repair_part(part, repairs)
     return repairs
+
+
+#: Headers of every part that the gateway reads over and over (the content type of a
+#: part is read some ten times while a mail is parsed), lowercase.
+PART_HEADERS = frozenset({"content-type", "content-disposition", "content-transfer-encoding"})
+
+
+def parse_headers_once(message):
+    """Keep the parsed value of the headers the gateway reads several times, so that
+    each is parsed once: the message's own :data:`PARSED_HEADERS` and the content
+    headers of its parts, when they occur once.
+
+    Python's ``email`` parses a header anew each time it is read; a header stored as
+    its parsed value is returned as it is (``EmailPolicy.header_fetch_parse``). The
+    values read are the same, but a header stored parsed is written back refolded, so
+    this is for a message that is read, not sent on or saved: the parts of an attached
+    message (``message/rfc822``, which may be saved as a file) are left as they are.
+    """
+    _parse_once(message, PARSED_HEADERS | PART_HEADERS)
+    stack = [message]
+    while stack:
+        part = stack.pop()
+        if part.get_content_maintype() == "message":
+            continue  # an attached message is kept byte for byte
+        children = part.get_payload() if part.is_multipart() else []
+        for child in children:
+            _parse_once(child, PART_HEADERS)
+            stack.append(child)
+
+
+def _parse_once(part, names):
+    keys = [name for name in part if name.lower() in names]
+    lowered = [name.lower() for name in keys]
+    for name in keys:
+        if lowered.count(name.lower()) == 1:
+            with contextlib.suppress(Exception):  # left as it is: parsed when read
+                part.replace_header(name, part[name])
