@@ -586,8 +586,10 @@ class FetchmailServer(models.Model):
             " (idle)" if result.idle else "",
         )
         if result.is_empty:
+            # a run that found nothing to do counts on the row before it, unless that
+            # one failed: the history grows with the runs that did something
             last = Run.search([("server_id", "=", self.id)], limit=1)
-            if last and last._is_empty():
+            if last and not last.error:
                 last.write(
                     {"check_count": last.check_count + 1, "date_last_check": fields.Datetime.now()}
                 )

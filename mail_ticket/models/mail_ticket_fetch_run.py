@@ -31,8 +31,8 @@ class MailTicketFetchRun(models.Model):
     check_count = fields.Integer(
         string="Checks",
         default=1,
-        help="Runs counted on this row: runs that found nothing to do, one after the other, "
-        "share one row.",
+        help="Runs counted on this row: the run it records and the runs after it that "
+        "found nothing to do.",
     )
     date_last_check = fields.Datetime(
         string="Last Checked On", help="The last of the runs counted on this row."
@@ -40,11 +40,6 @@ class MailTicketFetchRun(models.Model):
     company_id = fields.Many2one(
         related="server_id.ticket_company_id", store=True, index=True, string="Company"
     )
-
-    def _is_empty(self):
-        """Nothing read, retried or left, no error: further idle runs count on this row."""
-        self.ensure_one()
-        return not (self.fetched_count or self.retried_count or self.left_count or self.error)
 
     @api.autovacuum
     def _gc_fetch_runs(self):
