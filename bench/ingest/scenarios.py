@@ -298,12 +298,17 @@ def scale(bench, sizes, mails, seed, views_repeat, chunks=3):
         populated = dataset.populate(bench.pg, db, size) if size else {"seconds": 0, "rows": {}}
         # the same bytes on every size, but for the ticket numbers the subject replies name
         mails_corpus = corpus_mod.build(mails, seed=seed, token="s", first_number=size + 1)
+        # then other mails through the fetch, from the mailbox, numbered after those
+        created = sum(1 for m in mails_corpus["mails"] if m["kind"] == "new")
+        fetch_corpus = corpus_mod.build(
+            mails, seed=seed + 1, token="f", first_number=size + 1 + created
+        )
         account = bench.dovecot.new_account(f"scale-{size}")
         setup = bench.setup(
             "mail_ticket",
             db,
             mails_corpus,
-            [bench.server_spec("mail_ticket", account, False)],
+            [bench.server_spec("mail_ticket", account)],
             sequence_next=size + 1,
             agent=size == max(sizes),
         )
@@ -316,6 +321,9 @@ def scale(bench, sizes, mails, seed, views_repeat, chunks=3):
                 "paths": bench.write_mails(f"scale-{size}", mails_corpus["mails"]),
                 "kinds": [m["kind"] for m in mails_corpus["mails"]],
                 "rows": [],
+                "account": account,
+                "fetch_mails": fetch_corpus["mails"],
+                "fetch_chunks": [],
             }
         )
     step = -(-mails // chunks)
@@ -335,6 +343,28 @@ def scale(bench, sizes, mails, seed, views_repeat, chunks=3):
                 kinds=base["kinds"][begin : begin + step],
             )
             base["rows"] += result["rows"]
+    for chunk, begin in enumerate(range(0, mails, step)):
+        for base in bases if chunk % 2 == 0 else bases[::-1]:
+            batch = base["fetch_mails"][begin : begin + step]
+            bench.log(
+                f"scale: mails {begin + 1}-{begin + len(batch)} through the fetch "
+                f"on {base['size']:,} tickets"
+            )
+            append_all(base["account"], [m["raw"] for m in batch])
+            (result,) = bench.steps(
+                "mail_ticket",
+                base["db"],
+                [
+                    {
+                        "task": "drain",
+                        "imap": _imap(base["account"]),
+                        "server_id": base["setup"]["servers"][0]["id"],
+                        "message_ids": [m["message_id"] for m in batch],
+                    }
+                ],
+            )
+            result["mails"] = len(batch)
+            base["fetch_chunks"].append(result)
     results = []
     for base in bases:
         rows = base["rows"]
@@ -346,6 +376,7 @@ def scale(bench, sizes, mails, seed, views_repeat, chunks=3):
                 "kinds": _kinds(rows),
                 "median_ms": statistics.median(r["seconds"] for r in ok) * 1000 if ok else None,
                 "queries_mean": statistics.fmean(r["queries"] for r in ok) if ok else None,
+                **_fetch_figures(base["fetch_chunks"]),
             }
         )
     largest = bases[-1] if bases else None
@@ -368,6 +399,20 @@ def scale(bench, sizes, mails, seed, views_repeat, chunks=3):
     for base in bases:
         bench.drop(base["db"])
     return {"sizes": results, "chunks": chunks}, views
+
+
+def _fetch_figures(chunks):
+    """Median ms per mail over the drained chunks, queries per mail, mails ingested."""
+    done = [c for c in chunks if c.get("mails") and c.get("seconds")]
+    if not done:
+        return {}
+    mails = sum(c["mails"] for c in done)
+    return {
+        "fetch_ms": statistics.median(c["seconds"] / c["mails"] for c in done) * 1000,
+        "fetch_queries": sum(c["queries"] for c in done) / mails,
+        "fetch_mails": mails,
+        "fetch_ingested": sum(c.get("ingested", 0) for c in done),
+    }
 
 
 # ---------------------------------------------------------------------------
