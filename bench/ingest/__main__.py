@@ -99,11 +99,12 @@ def _user_args(argv):
 
 
 def _busy_note(load_start, cores):
-    """A warning for RESULTS.md when other work was running (1-minute load average)."""
-    worst = max(load_start[0], os.getloadavg()[0])
+    """A warning for RESULTS.md when other work was running when it started (1-minute
+    load average; at the end it is the benchmark's own load)."""
+    worst = load_start[0]
     if worst > 0.5 * (cores or 1):
         return (
-            f"Measured on a busy machine (1-minute load average up to {worst:.1f} on {cores} "
+            f"Measured on a busy machine (1-minute load average {worst:.1f} on {cores} "
             "cores, other work running): compare the products within this run only, and rerun "
             "on a quiet machine before quoting figures."
         )
