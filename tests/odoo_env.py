@@ -224,7 +224,9 @@ class PrivatePostgres:
     def _run(self, *argv, **kwargs):
         command = [str(argv[0]), *map(str, argv[1:])]
         if self._as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            # util-linux's runuser lives in /usr/sbin, which a plain PATH may lack
+            runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+            command = [runuser, "-u", "postgres", "--", *command]
         return subprocess.run(
             command, check=True, stdin=subprocess.DEVNULL, capture_output=True, **kwargs
         )
