@@ -30,7 +30,10 @@ class MailThread(models.AbstractModel):
                     ", ".join(repairs),
                 )
             if not save_original:  # the original is written from the message
-                parse_headers_once(message)
+                try:
+                    parse_headers_once(message)
+                except Exception:  # a speed-up: never a reason to fail a mail
+                    _logger.warning("Could not pre-parse the headers of a mail", exc_info=True)
         return super().message_parse(message, save_original=save_original)
 
     @api.model

@@ -1,6 +1,7 @@
 import email
 from email.policy import SMTP
 from types import SimpleNamespace
+from unittest.mock import patch
 
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
@@ -8,6 +9,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail_ticket.tools.mail_repair import (
     decode_header_value,
+    parse_headers_once,
     repair_message,
     resolve_charset,
 )
@@ -174,6 +176,35 @@ class TestMailRepair(BaseCase):
         self.assertEqual(message.get_content_type(), "application/octet-stream")
         self.assertEqual(message.get_filename(), "a.pdf")
 
+    def test_parse_headers_once(self):
+        """Headers read after it read the same; an attached message keeps its bytes."""
+        attached = (
+            b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.com>\r\nSubject: =?utf-8?q?Alt?=\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\nAlte Mail\r\n"
+        )
+        raw = (
+            HEADERS
+            % {b"msg_id": b"1", b"subject": b"=?utf-8?q?Gr=C3=BC=C3=9Fe?="}
+            + b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\n"
+            b"--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+            + attached
+            + b"--b--\r\n"
+        )
+
+        def read(message):
+            return [
+                (str(part.get("Subject")), str(part.get("From")), part.get_content_type())
+                for part in message.walk()
+            ]
+
+        expected, message = read(parse(raw)), parse(raw)
+        parse_headers_once(message)
+        self.assertEqual(read(message), expected)
+        self.assertEqual(str(message["Subject"]), "Grüße")
+        inner = message.get_payload()[1].get_payload()[0]
+        self.assertEqual(inner.as_bytes(), parse(raw).get_payload()[1].get_payload()[0].as_bytes())
+
 
 @tagged("post_install", "-at_install", "mail_ticket")
 class TestGatewayBrokenMail(MailTicketCommon):
@@ -191,6 +222,15 @@ class TestGatewayBrokenMail(MailTicketCommon):
         )
         thread_id = self.env["mail.thread"].sudo().message_process("mail.ticket", raw)
         return self.Ticket.browse(thread_id)
+
+    @mute_logger("odoo.addons.mail_ticket.models.mail_thread")
+    def test_header_pre_parsing_failure_fails_no_mail(self):
+        """Pre-parsing the headers is a speed-up: whatever it raises, the mail is read."""
+        target = "odoo.addons.mail_ticket.models.mail_thread.parse_headers_once"
+        for error in (RuntimeError("boom"), RecursionError(), AttributeError("x")):
+            with self.subTest(error=type(error).__name__), patch(target, side_effect=error):
+                ticket = self.process(b"Vorab", b"text/plain; charset=utf-8", b"Hallo")
+                self.assertEqual(ticket.name, "Vorab")
 
     @mute_logger("odoo.addons.mail_ticket.models.mail_thread")
     def test_unknown_charsets(self):
