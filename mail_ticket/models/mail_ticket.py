@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from email import message_from_bytes
 from email.policy import SMTP
+from typing import NamedTuple
 
 from markupsafe import Markup
 
@@ -89,6 +90,14 @@ _GATEWAY_ONLY_KEYS = (
     "bounced_partner",
     "partner_ids",
 )
+
+
+class BatchResult(NamedTuple):
+    """What ``_message_process_batch`` did with a mail it took."""
+
+    ticket: object
+    is_new: bool
+    message: object  # the email.message.EmailMessage the gateway read
 
 
 @dataclass(eq=False)
@@ -1082,8 +1091,9 @@ class MailTicket(models.Model):
         hooks that ``message_process`` calls too; the messages are posted as the
         gateway posts them (same subtypes, recipients and notifications).
 
-        Return, per raw mail: ``(ticket, is_new)``, or None where ``message_process``
-        must process the mail.
+        Return, per raw mail, a :class:`BatchResult` (the ticket, whether the mail
+        opened it, the parsed message), or None where ``message_process`` must process
+        the mail.
         """
         self = self.with_context(mail_ticket_server_id=server.id)
         Thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
@@ -1096,7 +1106,10 @@ class MailTicket(models.Model):
             wave = [mail for mail in wave if mail.deferred]
             for mail in wave:
                 mail.deferred = False
-        return [mail.route and (mail.ticket, mail.ticket_is_new) for mail in mails]
+        return [
+            BatchResult(mail.ticket, mail.ticket_is_new, mail.message) if mail.route else None
+            for mail in mails
+        ]
 
     @api.model
     def _batch_process_wave(self, server, mails, left):

@@ -63,8 +63,8 @@ class TestBatchGateway(MailTicketCommon):
                     self.batch_mail("Papierstau", unknown),
                 ]
             )
-        self.assertEqual([is_new for __, is_new in results], [True, True, True])
-        tickets = self.Ticket.union(*(ticket for ticket, __ in results))
+        self.assertEqual([result.is_new for result in results], [True, True, True])
+        tickets = self.Ticket.union(*(result.ticket for result in results))
         self.assertEqual(tickets.mapped("name"), ["Scanner im Büro", "Toner leer", "Papierstau"])
         numbers = [int(number.rsplit("-", 1)[1]) for number in (alone | tickets).mapped("number")]
         self.assertEqual(numbers, list(range(numbers[0], numbers[0] + 4)), "in mail order")
@@ -104,7 +104,10 @@ class TestBatchGateway(MailTicketCommon):
                     ),
                 ]
             )
-        self.assertEqual(results, [(self.ticket, False), (opening, False)])
+        self.assertEqual(
+            [(result.ticket, result.is_new) for result in results],
+            [(self.ticket, False), (opening, False)],
+        )
         self.assertEqual(self.ticket.stage_id, self.stage_open, "a customer reply reopens")
         self.assertEqual(len(self.ticket.comment_ids), 1)
         self.assertTrue(self.ticket.comment_ids.is_from_email)
@@ -167,9 +170,10 @@ class TestBatchGateway(MailTicketCommon):
 
         with self.mock_mail_gateway():
             results = self.process_batch([first, answer(first), internal, answer(internal)])
-        (ticket, is_new), reply, left, left_reply = results
-        self.assertTrue(is_new)
-        self.assertEqual(reply, (ticket, False))
+        first_result, reply, left, left_reply = results
+        ticket = first_result.ticket
+        self.assertTrue(first_result.is_new)
+        self.assertEqual((reply.ticket, reply.is_new), (ticket, False))
         self.assertEqual(len(ticket.comment_ids), 1)
         messages = ticket.message_ids.sorted("id")
         self.assertEqual(messages[1].parent_id, messages[0])

@@ -21,6 +21,7 @@ import base64
 import logging
 from dataclasses import dataclass
 from datetime import UTC
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.utils import parsedate_to_datetime
@@ -37,13 +38,17 @@ FETCH_BATCH_SIZE = 50  # mails per UID FETCH round trip
 FETCH_BATCH_BYTES = 32 * 1024 * 1024  # and at most that much mail in memory
 
 
-def headers_vals(raw):
-    """Message-ID, From, Subject and Date of a raw mail, for its record; never fails (a
-    value that cannot be read is left empty: the gateway decides on the mail)."""
-    try:
-        headers = BytesHeaderParser(policy=SMTP).parsebytes(raw)
-    except Exception:  # not even a header block: the gateway will say why
-        return {}
+def headers_vals(mail):
+    """Message-ID, From, Subject and Date of a mail (raw bytes, or the message the
+    gateway parsed), for its record; never fails (a value that cannot be read is left
+    empty: the gateway decides on the mail)."""
+    if isinstance(mail, Message):
+        headers = mail
+    else:
+        try:
+            headers = BytesHeaderParser(policy=SMTP).parsebytes(mail)
+        except Exception:  # not even a header block: the gateway will say why
+            return {}
 
     def header(name):
         try:
@@ -369,22 +374,22 @@ class MailboxIngestion:
                 )
                 now = odoo_fields.Datetime.now()
                 taken = [
-                    (uid, raw, size, result)
-                    for (uid, raw, size), result in zip(fetched, results, strict=True)
+                    (uid, size, result)
+                    for (uid, __, size), result in zip(fetched, results, strict=True)
                     if result
                 ]
                 records = self.Inbound.create(
                     [
                         {
                             **self._record_vals(uid, size),
-                            **headers_vals(raw),
+                            **headers_vals(result.message),  # parsed once, by the gateway
                             "state": "done",
                             "attempts": 1,
                             "date_processed": now,
-                            "ticket_id": ticket.id,
-                            "is_new_ticket": is_new,
+                            "ticket_id": result.ticket.id,
+                            "is_new_ticket": result.is_new,
                         }
-                        for uid, raw, size, (ticket, is_new) in taken
+                        for uid, size, result in taken
                     ]
                 )
         except Exception:  # the batch is rolled back: mail by mail, each guarded
