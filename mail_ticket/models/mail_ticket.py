@@ -1510,8 +1510,10 @@ class MailTicket(models.Model):
                 for message in messages
             ]
         )
-        for message in messages:
-            self.browse(message.res_id)._mail_ticket_comment_effects(message, is_from_email)
+        ticket_ids = list(set(messages.mapped("res_id")))
+        tickets = {ticket.id: ticket for ticket in self.browse(ticket_ids)}
+        for message in messages:  # the tickets read together
+            tickets[message.res_id]._mail_ticket_comment_effects(message, is_from_email)
 
     def _mail_ticket_comment_effects(self, message, is_from_email):
         """What a message of the conversation changes on its ticket."""
