@@ -15,6 +15,7 @@ import subprocess
 import time
 
 import psycopg2
+from psycopg2 import sql as pg_sql
 
 MESSAGES_PER_TICKET = 10
 
@@ -28,48 +29,48 @@ class Postgres:
         conn.autocommit = True
         return conn
 
-    def exists(self, dbname):
-        with self.connect() as conn, conn.cursor() as cr:
-            cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname])
-            return bool(cr.fetchone())
-
-    def drop(self, dbname):
-        conn = self.connect()
+    def _run(self, query, params=(), dbname="postgres"):
+        """Run one statement on a connection of its own; return the first row or None."""
+        conn = self.connect(dbname)
         try:
             with conn.cursor() as cr:
-                cr.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+                cr.execute(query, params)
+                return cr.fetchone() if cr.description else None
         finally:
             conn.close()
+
+    def exists(self, dbname):
+        return bool(self._run("SELECT 1 FROM pg_database WHERE datname = %s", [dbname]))
+
+    def drop(self, dbname):
+        self._run(
+            pg_sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pg_sql.Identifier(dbname))
+        )
 
     def copy(self, template, dbname):
         self.drop(dbname)
-        conn = self.connect()
-        try:
-            with conn.cursor() as cr:
-                cr.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
-        finally:
-            conn.close()
+        self._run(
+            pg_sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                pg_sql.Identifier(dbname), pg_sql.Identifier(template)
+            )
+        )
 
     def installed(self, dbname, module):
         if not self.exists(dbname):
             return False
-        conn = self.connect(dbname)
         try:
-            with conn.cursor() as cr:
-                cr.execute(
+            return bool(
+                self._run(
                     "SELECT 1 FROM ir_module_module WHERE name = %s AND state = 'installed'",
                     [module],
+                    dbname,
                 )
-                return bool(cr.fetchone())
+            )
         except psycopg2.Error:
             return False
-        finally:
-            conn.close()
 
     def version(self):
-        with self.connect() as conn, conn.cursor() as cr:
-            cr.execute("SHOW server_version")
-            return cr.fetchone()[0]
+        return self._run("SHOW server_version")[0]
 
 
 def install(pg, python, env, dbname, module, addons_path, logfile, reuse=False):
