@@ -1,5 +1,10 @@
+from types import SimpleNamespace
+from unittest.mock import patch
+
 from odoo.tests import tagged, users, warmup
 from odoo.tools import mute_logger
+
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import MailboxIngestion
 
 from .common import MAIL_TICKET_TEMPLATE, SUPPORT_ADDRESS, MailTicketCommon
 
@@ -179,6 +184,44 @@ class TestBatchGateway(MailTicketCommon):
         self.assertEqual(messages[1].parent_id, messages[0])
         self.assertIsNone(left)
         self.assertIsNone(left_reply)
+
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread",
+        "odoo.addons.mail_ticket.models",
+        "odoo.addons.mail_ticket.tools.mailbox_ingestion",
+    )
+    def test_failing_batch_falls_back_mail_by_mail(self):
+        """Whatever a mail makes the batch raise, the batch is rolled back and its mails
+        are processed one by one: that mail fails alone, kept, the others go through."""
+        Ticket = self.registry["mail.ticket"]
+        original = Ticket._mail_ticket_new_values
+
+        for uidvalidity, error in enumerate((ZeroDivisionError, KeyError, RecursionError), 1):
+
+            def new_values(ticket, msg_dict, *args, error=error, **kwargs):
+                if msg_dict.get("subject") == "Kaputt":
+                    raise error("unexpected")
+                return original(ticket, msg_dict, *args, **kwargs)
+
+            raws = [
+                self.batch_mail("Vorher"),
+                self.batch_mail("Kaputt"),
+                self.batch_mail("Nachher"),
+            ]
+            mailbox = SimpleNamespace(folder="INBOX", uidvalidity=uidvalidity)
+            fetched = [(uid, raw, len(raw)) for uid, raw in enumerate(raws, 1)]
+            with (
+                self.subTest(error=error.__name__),
+                patch.object(Ticket, "_mail_ticket_new_values", new_values),
+                self.mock_mail_gateway(),
+            ):
+                inbounds = MailboxIngestion(self.server, mailbox)._process_batch(fetched)
+            self.assertEqual(inbounds.mapped("uid"), [1, 2, 3])
+            self.assertEqual(inbounds.mapped("state"), ["done", "failed", "done"])
+            self.assertEqual(inbounds[0::2].ticket_id.mapped("name"), ["Vorher", "Nachher"])
+            self.assertIn(error.__name__, inbounds[1].error)
+            self.assertEqual(inbounds[1]._stored_raw(), raws[1], "kept to be retried")
+            self.assertFalse(self.Ticket.search([("name", "=", "Kaputt")]))
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_looping_sender_left_to_the_gateway(self):
