@@ -130,6 +130,94 @@ def subject_crlf():
     return _mail(b"=?utf-8?q?Drucker=0D=0ABcc:_victim@example.com?=", b"Kopfzeile versteckt.")
 
 
+def _sender_mail(from_value, subject=b"Absender", headers=()):
+    """A mail whose From header is ``from_value`` (bytes, as on the wire)."""
+    return _mail(subject, b"Der Absender ist seltsam.", headers=headers).replace(
+        b"From: Sylvie Lelitre <sylvie.lelitre@agrolait.example.com>", b"From: " + from_value
+    )
+
+
+def _folded(items, separator=b" "):
+    """Header value of ``items`` folded every ten of them (lines stay under 998 bytes)."""
+    lines = [separator.join(items[index : index + 10]) for index in range(0, len(items), 10)]
+    return (separator.rstrip() + b"\r\n ").join(lines)
+
+
+def folded_whitespace_subject(spaces=80000):
+    """``Re`` and then nothing but folded white space: a reply prefix without its colon."""
+    line = b" " * 76
+    return _mail(b"Re" + b"\r\n".join([line] * (spaces // len(line))), b"Nur Leerraum.")
+
+
+def long_display_name(length=100000):
+    return _sender_mail(b"S" * length + b" <sylvie.lelitre@agrolait.example.com>")
+
+
+def long_quoted_display_name(length=100000):
+    return _sender_mail(b'"' + b"S " * (length // 2) + b'" <sylvie.lelitre@agrolait.example.com>')
+
+
+def nested_comments_in_from(depth=20000):
+    return _sender_mail(
+        b"(" * depth + b"x" + b")" * depth + b" <sylvie.lelitre@agrolait.example.com>"
+    )
+
+
+def many_addresses_in_from(count=20000):
+    addresses = [b"kollege%d@agrolait.example.com" % number for number in range(count)]
+    return _sender_mail(_folded(addresses, b", "))
+
+
+def encoded_words_in_from(count=20000):
+    words = [b"=?utf-8?q?S=C3=BC?=" for __ in range(count)]
+    return _sender_mail(_folded(words) + b" <sylvie.lelitre@agrolait.example.com>")
+
+
+def many_subject_tags(count=20000):
+    tags = [b"[TICKET-%d]" % number for number in range(1, count + 1)]
+    return _mail(b"Re: " + _folded(tags), b"Viele Ticketnummern.")
+
+
+def many_recipients(count=20000):
+    addresses = [b"kollege%d@agrolait.example.com" % number for number in range(count)]
+    return _mail(b"Viele Empfaenger", b"An alle.", headers=[b"Cc: " + _folded(addresses, b", ")])
+
+
+def many_references(count=20000):
+    ids = [b"<%d.%s@agrolait.example.com>" % (n, uuid.uuid4().hex.encode()) for n in range(count)]
+    return _mail(b"Viele Verweise", b"Lange Kette.", headers=[b"References: " + _folded(ids)])
+
+
+def many_authentication_results(count=2000):
+    header = (
+        b"Authentication-Results: mx.support.example.com;"
+        b" spf=pass smtp.mailfrom=agrolait.example.com; dkim=pass header.d=agrolait.example.com;"
+        b" dmarc=pass header.from=agrolait.example.com"
+    )
+    return _mail(b"Viele Pruefergebnisse", b"Gepruefte Post.", headers=[header] * count)
+
+
+def long_authentication_results(length=1000000):
+    results = [b"spf=pass smtp.mailfrom=x%d.example" % number for number in range(length // 40)]
+    header = b"Authentication-Results: mx.support.example.com; " + _folded(results, b"; ")
+    return _mail(b"Langes Pruefergebnis", b"Gepruefte Post.", headers=[header])
+
+
+#: adversarial headers, each about 1 MB or built to hit a quadratic path: name -> builder
+HOSTILE_HEADERS = {
+    "Re and 80,000 folded spaces": folded_whitespace_subject,
+    "100,000-character display name": long_display_name,
+    "100,000-character quoted name": long_quoted_display_name,
+    "20,000 nested comments in From": nested_comments_in_from,
+    "20,000 addresses in From": many_addresses_in_from,
+    "20,000 encoded words in From": encoded_words_in_from,
+    "20,000 ticket tags in Subject": many_subject_tags,
+    "20,000 addresses in Cc": many_recipients,
+    "20,000 References": many_references,
+    "2,000 Authentication-Results": many_authentication_results,
+    "1 MB Authentication-Results": long_authentication_results,
+}
+
 #: name -> (builder, what the ticket must show: a fragment of its description or None)
 HOSTILE = {
     "500 attachments": (many_attachments, "Anbei die Dateien"),
