@@ -1,16 +1,17 @@
 import re
 
 from lxml import html as lxml_html
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from odoo import api, fields, models, tools
 
 # "On Tuesday, Jane wrote:", "Am 10.08.2026 um 15:00 schrieb Support:" ...
 _ATTRIBUTION_RE = re.compile(
-    r"^\s*(on|am|le|el|il|op)\b.{0,200}\b(wrote|schrieb|a écrit|escribió|ha scritto|schreef)"
-    r"\b.{0,100}:\s*$",
+    r"^\s{0,20}(on|am|le|el|il|op)\b.{0,200}\b(wrote|schrieb|a écrit|escribió|ha scritto|schreef)"
+    r"\b.{0,100}:\s{0,20}$",
     re.IGNORECASE,
 )
+ATTRIBUTION_MAX_LENGTH = 400
 
 
 def _strip_plain_quotes(text):
@@ -21,7 +22,12 @@ def _strip_plain_quotes(text):
     cut = next((i for i, line in enumerate(lines) if line.lstrip().startswith(">")), len(lines))
     while cut and not lines[cut - 1].strip():
         cut -= 1
-    if cut and _ATTRIBUTION_RE.match(lines[cut - 1]):
+    # an attribution is one short line: the pattern never reads a long one
+    if (
+        cut
+        and len(lines[cut - 1]) <= ATTRIBUTION_MAX_LENGTH
+        and _ATTRIBUTION_RE.match(lines[cut - 1])
+    ):
         cut -= 1
     kept = "\n".join(lines[:cut]).rstrip()
     return kept if kept and kept != text.rstrip() else None
@@ -43,10 +49,10 @@ def strip_quoted_history(body):
             pre.text = kept
     if not root.text_content().strip():
         return body
-    inner = (root.text or "") + "".join(
-        lxml_html.tostring(child, encoding="unicode") for child in root
+    # root.text is text, entities decoded: escaped again, never taken for markup
+    return escape(root.text or "") + Markup("").join(
+        Markup(lxml_html.tostring(child, encoding="unicode")) for child in root
     )
-    return Markup(inner)
 
 
 class MailTicketComment(models.Model):
@@ -66,7 +72,6 @@ class MailTicketComment(models.Model):
     author_email = fields.Char(compute="_compute_author_contact")
     body = fields.Html(
         compute="_compute_body",
-        sanitize=False,
         help="What the message says, without the quoted history below it.",
     )
     date = fields.Datetime(related="message_id.date")

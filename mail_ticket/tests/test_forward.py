@@ -1,3 +1,4 @@
+import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -164,6 +165,16 @@ class TestForwardParsing(MailTicketCommon):
         self.assertEqual(forward.note, "Siehe Anhang")
         self.assertIn(ORIGINAL_BODY, forward.body)
 
+    def test_linear_time_on_white_space(self):
+        """Long lines of white space and quote marks, everywhere a forward is looked for:
+        read in time linear in the size of the mail (a budget far above what it takes,
+        which a quadratic reading would exceed by far)."""
+        filler = "\n".join([" " * 20000, "> " * 10000, "*" * 20000, "-" * 20000] * 25)
+        body = f"{filler}\n---------- Forwarded message ---------\n{filler}\nFrom: x\n"
+        started = time.process_time()
+        self.assertIsNone(parse_forward(forward_mail(body)))
+        self.assertLess(time.process_time() - started, 5)
+
     def test_no_forward(self):
         for body in (
             "Hallo,\nvon: mir\nBitte um Rückruf.",
@@ -193,17 +204,7 @@ class TestForwardOnBehalf(MailTicketCommon):
                 f"{TRUSTED_MX}; spf=pass smtp.mailfrom={domain}; dmarc={dmarc} header.from={domain}"
             )
         with self.mock_mail_gateway():
-            thread_id = (
-                self.env["mail.thread"]
-                .sudo()
-                .with_context(default_fetchmail_server_id=self.server.id)
-                .message_process(
-                    "mail.ticket",
-                    mail.as_string(),
-                    custom_values=self.server._ticket_default_values(),
-                )
-            )
-        return self.Ticket.browse(thread_id)
+            return self.receive_mail(raw=mail.as_bytes(), server=self.server)
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_verified_agent_forward(self):
@@ -264,6 +265,19 @@ class TestForwardOnBehalf(MailTicketCommon):
         )
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_inline_forward_wins_over_its_attachment(self):
+        """An agent forwards inline a stranger's mail that carries a message attached:
+        the customer is who wrote to the agent, not whoever the attachment names."""
+        decoy = original_mail()
+        decoy.replace_header("From", '"Geschäftsführer" <chef@grosskunde.example>')
+        ticket = self.receive_forward(forward_mail(GMAIL_DE, attached=decoy))
+        self.assertEqual(ticket.partner_id.email, NEW_CUSTOMER)
+        self.assertEqual(ticket.name, "Bildschirm flackert")
+        self.assertFalse(
+            self.env["res.partner"].search([("email", "=", "chef@grosskunde.example")])
+        )
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_customer_forward_is_an_ordinary_ticket(self):
         ticket = self.receive_forward(
             forward_mail(GMAIL_DE, sender=CUSTOMER), domain="agrolait.example.com"
@@ -282,3 +296,10 @@ class TestForwardOnBehalf(MailTicketCommon):
         )
         self.assertEqual(thread, ticket)
         self.assertEqual(ticket.partner_id, self.customer)
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestForwardOnBehalfFetched(TestForwardOnBehalf):
+    """The same forwards, fetched in a batch from the mailbox."""
+
+    fetched = True

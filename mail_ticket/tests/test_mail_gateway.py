@@ -323,6 +323,27 @@ class TestMailGatewayReplies(MailTicketCommon):
         only_quote = Markup("<pre>&gt; Bitte neu starten.</pre>")
         self.assertEqual(strip_quoted_history(only_quote), only_quote, "nothing new: keep it")
 
+    def test_comment_text_stays_text(self):
+        """Text around the quoted history is text: entities the parser decoded are
+        escaped again, never taken for markup; the comment body is sanitized too."""
+        body = Markup(
+            '&lt;img src=x onerror="alert(1)"&gt; Geht wieder.'
+            '<blockquote data-o-mail-quote="1">Bitte neu starten.</blockquote>'
+        )
+        stripped = strip_quoted_history(body)
+        self.assertTrue(stripped.startswith("&lt;img src=x onerror="))
+        self.assertTrue(stripped.endswith("Geht wieder."))
+        self.assertNotIn("<img", stripped)
+        ticket = self._create_customer_ticket()
+        message = ticket.message_post(
+            body=Markup("<p>Hallo</p><script>alert(1)</script>"),
+            message_type="comment",
+            subtype_xmlid="mail.mt_comment",
+        )
+        comment = self.Comment.search([("message_id", "=", message.id)])
+        self.assertIn("Hallo", comment.body)
+        self.assertNotIn("<script", comment.body)
+
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_agent_reply_by_mail_does_not_reopen(self):
         self.env["ir.config_parameter"].set_param(

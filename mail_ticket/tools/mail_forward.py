@@ -33,13 +33,18 @@ from lxml import html as lxml_html
 
 from odoo import tools
 
+#: Lines of a forward read for its block: the block must start within the first lines,
+#: and a line is matched on its first characters only (RFC 5322: 998 a line), so that the
+#: forward is read in time linear in the size of the mail.
+MAX_LINES = 2000
+MAX_LINE_LENGTH = 998
+# matched on a line made one line: quote marks, bold stars and white space around it
+# stripped, white space runs made one space (see _core)
 _MARKER_RE = re.compile(
-    r"^[>\s]*(?:"
-    r"-{2,}\s*(?:forwarded message|weitergeleitete nachricht|original message"
-    r"|urspr(?:ü|ue)ngliche nachricht)\s*-{2,}"
-    r"|(?:begin forwarded message|anfang der weitergeleiteten nachricht)\s*:"
-    r"|_{10,}"
-    r")\s*$",
+    r"-{2,} ?(?:forwarded message|weitergeleitete nachricht|original message"
+    r"|urspr(?:ü|ue)ngliche nachricht) ?-{2,}"
+    r"|(?:begin forwarded message|anfang der weitergeleiteten nachricht) ?:"
+    r"|_{10,}",
     re.IGNORECASE,
 )
 _HEADERS = {
@@ -59,12 +64,13 @@ _HEADERS = {
     "antwort an": "reply_to",
 }
 _HEADER_RE = re.compile(
-    r"^[>\s]*\**\s*(?P<name>{})\s*:\s*\**\s*(?P<value>.*?)\s*$".format(
+    r"(?P<name>{}) ?\*{{0,2}} ?: ?\*{{0,2}} ?(?P<value>.*)".format(
         "|".join(re.escape(name) for name in sorted(_HEADERS, key=len, reverse=True))
     ),
     re.IGNORECASE,
 )
 _SPACES_RE = re.compile(r"\s+")
+_BLANK_LINES_RE = re.compile(r"\n{3,}")
 _MAILTO_RE = re.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
 # forward prefixes of the usual clients, chained ("WG: Fwd: ...")
 _FORWARD_PREFIX_RE = re.compile(r"^\s*(?:(?:fwd?|wg|tr|weitergeleitet)\s*:\s*)+", re.IGNORECASE)
@@ -98,8 +104,10 @@ def strip_forward_prefixes(subject):
 def parse_forward(message: EmailMessage):
     """Return the :class:`ForwardedMail` inside ``message``, or None if it holds none.
 
-    An attached ``message/rfc822`` wins over an inline block."""
-    return _attached_forward(message) or _inline_forward(message)
+    The inline block of the agent's own mail wins: an attached ``message/rfc822`` counts
+    only when the mail has none (a stranger's mail that an agent forwards inline may
+    carry any message attached, naming any sender)."""
+    return _inline_forward(message) or _attached_forward(message)
 
 
 def _attached_forward(message):
@@ -129,6 +137,18 @@ def _attached_forward(message):
     return None
 
 
+def _core(line):
+    """A line as the patterns read it: its first characters, without the quote marks,
+    bold stars and white space around it, white space runs made one space."""
+    return " ".join(line[:MAX_LINE_LENGTH].strip(" \t>*\xa0").split())
+
+
+def _header(line):
+    """``(header, value)`` of a line of a forward's header block, or None."""
+    match = _HEADER_RE.fullmatch(_core(line))
+    return (_HEADERS[match["name"].lower()], match["value"].strip(" *")) if match else None
+
+
 def _inline_forward(message):
     lines = _text_of(message).splitlines()
     start = _block_start(lines)
@@ -137,14 +157,14 @@ def _inline_forward(message):
     marker, index = start
     headers = {}
     while index < len(lines):
-        if match := _HEADER_RE.match(lines[index]):
-            headers.setdefault(_HEADERS[match["name"].lower()], match["value"])
+        if header := _header(lines[index]):
+            headers.setdefault(*header)
             index += 1
         elif not lines[index].strip():
             # blank lines end the header block, unless a header follows them
-            following = index + 1 + _count_blank(lines[index + 1 :])
+            following = _skip_blank(lines, index + 1)
             index = following
-            if following >= len(lines) or not _HEADER_RE.match(lines[following]):
+            if following >= len(lines) or not _header(lines[following]):
                 break
         else:
             break
@@ -164,37 +184,39 @@ def _inline_forward(message):
 def _block_start(lines):
     """(index of the first line of the forward block, index of its first header),
     or None."""
-    for index, line in enumerate(lines):
-        if _MARKER_RE.match(line):
-            return index, index + 1 + _count_blank(lines[index + 1 :])
-        match = _HEADER_RE.match(line)
-        if match and _HEADERS[match["name"].lower()] == "from":
+    for index, line in enumerate(lines[:MAX_LINES]):
+        core = _core(line)
+        if _MARKER_RE.fullmatch(core):
+            return index, _skip_blank(lines, index + 1)
+        header = _header(line)
+        if header and header[0] == "from":
             # Outlook without a title: From, then Sent/Date and Subject among the next lines
-            following = {
-                _HEADERS[m["name"].lower()]
-                for m in map(_HEADER_RE.match, lines[index + 1 : index + 6])
-                if m
-            }
+            following = {found[0] for found in map(_header, lines[index + 1 : index + 6]) if found}
             if {"date", "subject"} <= following:
                 return index, index
     return None
 
 
-def _count_blank(lines):
-    count = 0
-    for line in lines:
-        if line.strip():
-            break
-        count += 1
-    return count
+def _skip_blank(lines, index):
+    """The index of the first line from ``index`` on that is not blank."""
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    return index
 
 
 def _unquote(lines):
     """The lines of the forwarded mail, without the one quote level some clients add."""
-    content = [line for line in lines if line.strip()]
-    if content and all(line.lstrip().startswith(">") for line in content):
-        return [re.sub(r"^\s*> ?", "", line) for line in lines]
-    return lines
+    content = [line.lstrip() for line in lines if line.strip()]
+    if not content or not all(line.startswith(">") for line in content):
+        return lines
+    unquoted = []
+    for line in lines:
+        stripped = line.lstrip()
+        if stripped.startswith(">"):
+            stripped = stripped[1:]
+            line = stripped[1:] if stripped.startswith(" ") else stripped
+        unquoted.append(line)
+    return unquoted
 
 
 def _single_address(value):
@@ -246,7 +268,7 @@ def html_to_text(html):
             if element.tag != "br":
                 element.text = "\n" + (element.text or "")
     lines = tree.text_content().replace("\xa0", " ").splitlines()
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.strip() for line in lines))
+    return _BLANK_LINES_RE.sub("\n\n", "\n".join(line.strip() for line in lines))
 
 
 def _in_pre(element):
