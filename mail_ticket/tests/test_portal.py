@@ -93,7 +93,7 @@ class TestMailTicketPortal(HttpCase):
         self.assertEqual(query.get("pid"), [str(self.customer.id)])
         self.assertIn(f'data-pid="{self.customer.id}"', response.text)
 
-    def _post_from_portal(self, body, **access):
+    def _post_from_portal(self, body, message_type="comment", **access):
         return self.make_jsonrpc_request(
             "/mail/message/post",
             {
@@ -102,11 +102,62 @@ class TestMailTicketPortal(HttpCase):
                 # as the portal composer sends it
                 "post_data": {
                     "body": body,
-                    "message_type": "comment",
+                    "message_type": message_type,
                     "subtype_xmlid": "mail.mt_comment",
                 },
                 **access,
             },
+        )
+
+    def test_portal_post_is_never_an_incoming_mail(self):
+        """A portal post that claims to be a mail that came in is a comment: it reopens
+        nothing and is not mirrored as a customer mail."""
+        stage_solved = self.env.ref("mail_ticket.stage_solved")
+        self.ticket.stage_id = stage_solved
+        token = self.ticket._portal_ensure_token()
+        self.authenticate("portal_customer", "portal_customer")
+        self._post_from_portal("Wieder offen!", message_type="email", token=token)
+        message = self.ticket.message_ids.filtered(lambda m: "Wieder offen" in m.body)
+        self.assertEqual(message.message_type, "comment")
+        self.assertEqual(self.ticket.stage_id, stage_solved, "no reopening")
+        self.assertFalse(self.ticket.comment_ids.filtered("is_from_email"))
+        self.assertFalse(self.ticket.date_last_customer_message)
+
+    def test_unverified_ticket_is_in_no_portal(self):
+        """A forged mail from the customer's address opens a ticket that is nobody's:
+        the customer whose address was used does not see it in their portal."""
+        self.env["ir.config_parameter"].sudo().set_param("mail_ticket.authserv_id", "mx.test")
+        server = self.env["fetchmail.server"].create(
+            {
+                "name": "Support",
+                "server": "127.0.0.1",
+                "user": "support@test.mycompany.com",
+                "password": "x",
+                "object_id": self.env["ir.model"]._get_id("mail.ticket"),
+            }
+        )
+        forged = (
+            "From: Sylvie Lelitre <sylvie.lelitre@agrolait.example.com>\r\n"
+            "To: support@test.mycompany.com\r\nSubject: Bitte Passwort zuruecksetzen\r\n"
+            "Message-ID: <forged@evil.example>\r\n"
+            "Authentication-Results: mx.test; dmarc=fail header.from=agrolait.example.com\r\n"
+            "\r\nNeues Passwort bitte an mallory@evil.example.\r\n"
+        )
+        thread_id = (
+            self.env["mail.thread"]
+            .with_context(default_fetchmail_server_id=server.id)
+            .message_process("mail.ticket", forged, custom_values=server._ticket_default_values())
+        )
+        forged_ticket = self.env["mail.ticket"].browse(thread_id)
+        self.assertFalse(forged_ticket.partner_id)
+        self.assertIn("DMARC", forged_ticket.unverified_reason)
+        self.authenticate("portal_customer", "portal_customer")
+        response = self.url_open("/my/tickets")
+        self.assertIn(self.ticket.number, response.text)
+        self.assertNotIn(forged_ticket.number, response.text)
+        self.assertFalse(
+            forged_ticket.with_user(self.user_customer).has_access("read"),
+            "and not by its id either",
         )
 
     def test_customer_replies_from_portal(self):
