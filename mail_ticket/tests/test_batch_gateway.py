@@ -4,7 +4,7 @@ from unittest.mock import patch
 from odoo.tests import tagged, users, warmup
 from odoo.tools import mute_logger
 
-from odoo.addons.mail_ticket.tools.mailbox_ingestion import MailboxIngestion
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import FetchedMail, MailboxIngestion
 
 from .common import MAIL_TICKET_TEMPLATE, SUPPORT_ADDRESS, MailTicketCommon
 
@@ -209,7 +209,7 @@ class TestBatchGateway(MailTicketCommon):
                 self.batch_mail("Nachher"),
             ]
             mailbox = SimpleNamespace(folder="INBOX", uidvalidity=uidvalidity)
-            fetched = [(uid, raw, len(raw)) for uid, raw in enumerate(raws, 1)]
+            fetched = [FetchedMail(uid, raw, len(raw)) for uid, raw in enumerate(raws, 1)]
             with (
                 self.subTest(error=error.__name__),
                 patch.object(Ticket, "_mail_ticket_new_values", new_values),

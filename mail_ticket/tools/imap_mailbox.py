@@ -66,19 +66,44 @@ def uid_set(uids):
     return ",".join(ranges)
 
 
-def parse_fetch(data):
-    """Map UID -> (attributes line, literal or None) from an imaplib FETCH answer."""
-    result = {}
+def parse_fetch(data, uids=None):
+    """Map UID -> (attributes, literal or None) from an imaplib FETCH answer.
+
+    imaplib gives a response with a literal as ``(head, literal)`` followed by its
+    trailer (``b")"``, or ``b" UID 12)"`` when the server names the UID after the
+    body), and a response without one as bytes. Each literal is keyed to the UID of its
+    own response; the attributes of all the responses of a UID are joined. A response a
+    server sends besides the ones asked for (another client marking a mail read while we
+    fetch: ``* 5 FETCH (UID 12 FLAGS (\\Seen))``) never replaces a body already read,
+    and a UID that was not asked for (``uids``, when given) is left out.
+    """
+    responses, current = [], None
     for item in data or ():
         if isinstance(item, tuple):
-            head, literal = item[0], item[1]
-        elif isinstance(item, bytes) and item != b")":
-            head, literal = item, None
-        else:
-            continue
+            if current is not None:
+                responses.append(current)
+            current = (item[0], item[1])
+        elif isinstance(item, bytes):
+            if current is not None:  # the trailer of the response of the literal
+                responses.append((current[0] + item, current[1]))
+                current = None
+            else:
+                responses.append((item, None))
+    if current is not None:
+        responses.append(current)
+    result = {}
+    for head, literal in responses:
         match = _FETCH_UID_RE.search(head)
-        if match:
-            result[int(match.group(1))] = (head, literal)
+        if not match:
+            continue
+        uid = int(match.group(1))
+        if uids is not None and uid not in uids:
+            continue
+        known_head, known_literal = result.get(uid, (b"", None))
+        result[uid] = (
+            known_head + b" " + head if known_head else head,
+            known_literal if known_literal is not None else literal,
+        )
     return result
 
 
@@ -140,6 +165,20 @@ class ImapMailbox:
         # "n:*" always matches the highest UID, even when it is below n
         return sorted(uid for uid in uids if uid > last_uid)
 
+    def existing(self, uids):
+        """Those of ``uids`` that are still in the folder, sorted."""
+        if not uids:
+            return []
+        data = self._check(
+            self.connection.uid("SEARCH", None, f"UID {uid_set(uids)}"), "UID SEARCH"
+        )
+        wanted = set(uids)
+        return sorted(
+            uid
+            for uid in (int(uid) for uid in b" ".join(d for d in data if d).split())
+            if uid in wanted
+        )
+
     def sizes(self, uids):
         """Map UID -> RFC822.SIZE, for every UID that still exists."""
         if not uids:
@@ -148,22 +187,29 @@ class ImapMailbox:
             self.connection.uid("FETCH", uid_set(uids), "(UID RFC822.SIZE)"), "UID FETCH size"
         )
         sizes = {}
-        for uid, (head, _literal) in parse_fetch(data).items():
+        for uid, (head, _literal) in parse_fetch(data, set(uids)).items():
             match = _FETCH_SIZE_RE.search(head)
             if match:
                 sizes[uid] = int(match.group(1))
         return sizes
 
-    def fetch(self, uids):
-        """Map UID -> raw source, read with BODY.PEEK[] so no flag changes."""
+    def fetch(self, uids, max_bytes=None):
+        """Map UID -> raw source, read with BODY.PEEK[] so no flag changes.
+
+        :param max_bytes: read at most that many bytes plus one of each mail
+            (``BODY.PEEK[]<0.n>``): a mail whose size the server did not tell is never
+            read whole into memory when it is over the limit; a source longer than
+            ``max_bytes`` is cut and tells so by its length
+        """
         if not uids:
             return {}
+        item = "BODY.PEEK[]" if max_bytes is None else f"BODY.PEEK[]<0.{max_bytes + 1}>"
         data = self._check(
-            self.connection.uid("FETCH", uid_set(uids), "(UID BODY.PEEK[])"), "UID FETCH body"
+            self.connection.uid("FETCH", uid_set(uids), f"(UID {item})"), "UID FETCH body"
         )
         return {
             uid: literal
-            for uid, (_head, literal) in parse_fetch(data).items()
+            for uid, (_head, literal) in parse_fetch(data, set(uids)).items()
             if literal is not None
         }
 

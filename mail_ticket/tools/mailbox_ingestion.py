@@ -74,12 +74,20 @@ def headers_vals(mail):
     }
 
 
-def fetch_batches(uids, sizes, max_bytes):
+def fetch_batches(uids, sizes, max_bytes, alone=()):
     """Split UIDs into FETCH batches bounded in count and bytes; a mail over
-    ``max_bytes`` is not downloaded, so it weighs nothing."""
+    ``max_bytes`` is not downloaded, so it weighs nothing, and one of unknown size weighs
+    the limit (no more of it is read). The UIDs of ``alone`` get a batch each."""
     batch, batch_bytes = [], 0
     for uid in uids:
-        size = sizes.get(uid, 0) if sizes.get(uid, 0) <= max_bytes else 0
+        if uid in alone:
+            if batch:
+                yield batch
+                batch, batch_bytes = [], 0
+            yield [uid]
+            continue
+        size = sizes.get(uid, max_bytes)
+        size = size if size <= max_bytes else 0
         if batch and (len(batch) >= FETCH_BATCH_SIZE or batch_bytes + size > FETCH_BATCH_BYTES):
             yield batch
             batch, batch_bytes = [], 0
@@ -87,6 +95,18 @@ def fetch_batches(uids, sizes, max_bytes):
         batch_bytes += size
     if batch:
         yield batch
+
+
+@dataclass
+class FetchedMail:
+    """One mail of a FETCH batch: its source, or why there is none (``problem``:
+    ``"too_big"`` over the size limit, ``"gone"`` no longer in the mailbox, ``"empty"``
+    the server sent no content); ``size`` in bytes, None when unknown."""
+
+    uid: int
+    raw: bytes | None
+    size: int | None
+    problem: str | None = None
 
 
 @dataclass
@@ -137,6 +157,7 @@ class MailboxIngestion:
         self.mailbox = mailbox
         self.folder = mailbox.folder if mailbox else server.ticket_folder or "INBOX"
         self.Inbound = self.env["mail.ticket.inbound"].sudo()
+        self.Attempt = self.env["mail.ticket.inbound.attempt"].sudo()
         self.max_bytes = server.ticket_max_size * 1024 * 1024
         # what the run did so far, also when it stops on an error (connection lost)
         self.result = IngestionResult()
@@ -167,6 +188,9 @@ class MailboxIngestion:
         if not last_uid:
             self._check_uidvalidity()
         uids = self.mailbox.search_after(last_uid)
+        # mails an interrupted run was processing (its process was killed): alone now
+        interrupted = self.Attempt._interrupted(self.server, self.folder, self.mailbox.uidvalidity)
+        self._forget_gone(interrupted, uids)
         if limit is not None:
             result.left += max(len(uids) - limit, 0)
             uids = uids[:limit]
@@ -178,21 +202,14 @@ class MailboxIngestion:
             return result
 
         sizes = self.mailbox.sizes(uids)  # the size rule, applied once, here
-        batches = list(fetch_batches(uids, sizes, self.max_bytes))
+        batches = list(fetch_batches(uids, sizes, self.max_bytes, alone=interrupted))
         for index, batch in enumerate(batches):
             if not time_left:
                 result.left += sum(len(rest) for rest in batches[index:])
                 break
-            wanted = [uid for uid in batch if sizes.get(uid, 0) <= self.max_bytes]
-            raws = self.mailbox.fetch(wanted)
-            fetched = [
-                # a size the server did not tell is the size read
-                (uid, raws.get(uid), sizes.get(uid) or len(raws.get(uid) or b""))
-                for uid in batch
-                # not read: over the size limit, or expunged by another client meanwhile
-                if uid in raws or sizes.get(uid, 0) > self.max_bytes
-            ]
-            inbounds = self._process_batch(fetched)
+            fetched = self._fetch(batch, sizes)
+            attempts = self._begin(fetched, interrupted)
+            inbounds = self._process_batch(fetched, attempts, interrupted)
             result.fetched += len(inbounds)
             for inbound in inbounds:
                 result.count(inbound)
@@ -251,11 +268,18 @@ class MailboxIngestion:
             if not time_left:
                 result.left += len(retries) - index
                 break
-            if inbound.try_lock_for_update():  # not while a manager retries it
-                self.retry(inbound)
-                result.retried += 1
-                result.count(inbound)
-                time_left = self._progress(1)
+            if not inbound.try_lock_for_update():  # not while a manager retries it
+                continue
+            # counted, and committed, before: a retry that kills its process used it up
+            inbound.attempts += 1
+            self._progress()
+            inbound.invalidate_recordset(["state"])
+            if not inbound.try_lock_for_update() or inbound.state != "failed":
+                continue  # a manager retried it meanwhile
+            self.retry(inbound)
+            result.retried += 1
+            result.count(inbound)
+            time_left = self._progress(1)
         return time_left
 
     def _check_uidvalidity(self):
@@ -343,26 +367,177 @@ class MailboxIngestion:
     # MAILS
     # ------------------------------------------------------------
 
-    def _process_batch(self, fetched):
-        """Record and process the mails of one FETCH batch, in the current transaction.
+    def _fetch(self, uids, sizes):
+        """Read the mails ``uids`` of one batch: a :class:`FetchedMail` per UID, in order.
+
+        A mail whose size the server did not tell is read up to the size limit only; one
+        the FETCH returned nothing for is looked up again (another client may have
+        expunged it meanwhile) and read alone if it is still there."""
+        limit = self.max_bytes
+        known = [uid for uid in uids if uid in sizes and sizes[uid] <= limit]
+        unknown = [uid for uid in uids if uid not in sizes]
+        raws = self.mailbox.fetch(known)
+        if unknown:
+            raws.update(self.mailbox.fetch(unknown, max_bytes=limit))
+        missing = [uid for uid in known + unknown if uid not in raws]
+        present = set(self.mailbox.existing(missing)) if missing else set()
+        for uid in sorted(present):
+            raws.update(self.mailbox.fetch([uid], max_bytes=limit))
+        mails = []
+        for uid in uids:
+            raw, size = raws.get(uid), sizes.get(uid)
+            if size is not None and size > limit:
+                mails.append(FetchedMail(uid, None, size, "too_big"))
+            elif raw is None:
+                mails.append(FetchedMail(uid, None, size, "empty" if uid in present else "gone"))
+            elif len(raw) > limit:  # read up to the limit: over it
+                mails.append(FetchedMail(uid, None, None, "too_big"))
+            else:
+                mails.append(FetchedMail(uid, raw, size or len(raw)))
+        return mails
+
+    def _begin(self, fetched, interrupted):
+        """Count, and commit, an attempt of each mail of the batch about to be processed
+        (``mail.ticket.inbound.attempt``); return ``{uid: attempts}``. A mail whose
+        processing was interrupted as many times as the mailbox allows attempts gets none:
+        it is not processed again."""
+        max_attempts = self.server.ticket_max_attempts
+        attempts = self.Attempt._begin(
+            self.server,
+            self.folder,
+            self.mailbox.uidvalidity,
+            [
+                mail.uid
+                for mail in fetched
+                if mail.raw is not None and interrupted.get(mail.uid, 0) < max_attempts
+            ],
+        )
+        self._progress()
+        return attempts
+
+    def _process_batch(self, fetched, attempts=None, interrupted=None):
+        """Record and process the mails of one FETCH batch, in the current transaction,
+        and forget their attempts with their outcome.
 
         The plain customer mails of the batch go through the gateway together
         (``mail.ticket._message_process_batch``), in one savepoint; the others, and all of
-        them when anything in the batch fails, mail by mail in their own savepoints.
+        them when anything in the batch fails, mail by mail in their own savepoints. A
+        mail without an attempt (see :meth:`_begin`) whose processing was interrupted
+        before is recorded failed with its source, and not processed.
 
-        :param fetched: ``[(uid, raw or None, size)]``, oldest first; ``raw`` is None for
-            a mail over the size limit, which is recorded as failed and not processed
+        :param fetched: :class:`FetchedMail` of the batch, oldest first
+        :param attempts: ``{uid: attempts}`` counted by :meth:`_begin` (default: one each)
+        :param interrupted: ``{uid: attempts}`` of the mails an interrupted run left
         :return: the ``mail.ticket.inbound`` records, one per mail, in that order
         """
-        together = self._process_together([item for item in fetched if item[1] is not None])
+        interrupted = interrupted or {}
+        if attempts is None:
+            attempts = {mail.uid: 1 for mail in fetched if mail.raw is not None}
+        todo = [mail for mail in fetched if mail.raw is not None and mail.uid in attempts]
+        together = self._process_together(todo, attempts)
         inbounds = self.Inbound
-        for uid, raw, size in fetched:
-            inbounds |= together.get(uid) or self._ingest(uid, raw, size)
+        for mail in fetched:
+            if mail.uid in together:
+                inbounds |= together[mail.uid]
+            elif mail.problem:
+                inbounds |= self._record_unread(mail)
+            elif mail.uid not in attempts:
+                inbounds |= self._record_interrupted(mail, interrupted[mail.uid])
+            else:
+                inbounds |= self._ingest(mail.uid, mail.raw, mail.size, attempts[mail.uid])
+        self.Attempt._end(
+            self.server, self.folder, self.mailbox.uidvalidity, [mail.uid for mail in fetched]
+        )
         return inbounds
 
-    def _process_together(self, fetched):
-        """Process what the batched gateway takes of ``fetched`` and record it; return
-        ``{uid: record}`` (empty when the batch failed: it is rolled back)."""
+    def _forget_gone(self, interrupted, uids):
+        """Record the interrupted mails that are no longer in the mailbox (another client
+        moved or deleted them): skipped, with a record saying why."""
+        gone = sorted(set(interrupted) - set(uids))
+        if not gone:
+            return
+        for uid in gone:
+            self._record_unread(FetchedMail(uid, None, None, "gone"))
+            del interrupted[uid]
+        self.Attempt._end(self.server, self.folder, self.mailbox.uidvalidity, gone)
+        self._progress()
+
+    def _record_unread(self, mail):
+        """Record a mail that could not be read: over the size limit, gone or empty."""
+        vals = self._record_vals(mail.uid, mail.size or 0)
+        if mail.problem == "too_big":
+            return self._ingest_too_big(vals, mail.size)
+        if mail.problem == "gone":
+            _logger.info(
+                "Mail UID %s of %s on server %s is no longer in the mailbox",
+                mail.uid,
+                self.folder,
+                self.server.name,
+            )
+            return self.Inbound.create(
+                {
+                    **vals,
+                    "state": "ignored",
+                    "mailbox_done": True,
+                    "date_processed": odoo_fields.Datetime.now(),
+                    "error": self.env._(
+                        "The mail was no longer in the mailbox when it was to be read: "
+                        "another mail client moved or deleted it."
+                    ),
+                }
+            )
+        _logger.warning(
+            "Mail UID %s of %s on server %s: the mail server sent no content",
+            mail.uid,
+            self.folder,
+            self.server.name,
+        )
+        return self.Inbound.create(
+            {
+                **vals,
+                "state": "failed",
+                "attempts": 1,
+                "date_processed": odoo_fields.Datetime.now(),
+                "error": self.env._(
+                    "The mail server sent no content for this mail: it is left in the "
+                    "mailbox, Retry reads it again."
+                ),
+            }
+        )
+
+    def _record_interrupted(self, mail, attempts):
+        """Record a mail whose processing was interrupted ``attempts`` times as failed,
+        with its source, without processing it again."""
+        _logger.warning(
+            "Mail UID %s of %s on server %s was being processed when the fetch was "
+            "interrupted, %d time(s): recorded failed, not processed again",
+            mail.uid,
+            self.folder,
+            self.server.name,
+            attempts,
+        )
+        return self.Inbound.create(
+            {
+                **self._record_vals(mail.uid, mail.size),
+                **headers_vals(mail.raw),
+                "state": "failed",
+                "attempts": attempts,
+                "date_processed": odoo_fields.Datetime.now(),
+                "raw_source": base64.b64encode(mail.raw),
+                "error": self.env._(
+                    "Processing this mail was interrupted %(count)s times (the process "
+                    "fetching the mailbox stopped, e.g. at its CPU or memory limit): the "
+                    "fetch does not process it again, so that the mails after it are "
+                    "not held up. Retry processes it again.",
+                    count=attempts,
+                ),
+            }
+        )
+
+    def _process_together(self, fetched, attempts):
+        """Process what the batched gateway takes of ``fetched`` (:class:`FetchedMail`
+        with a source) and record it; return ``{uid: record}`` (empty when the batch
+        failed: it is rolled back)."""
         if not fetched:
             return {}
         try:
@@ -370,26 +545,24 @@ class MailboxIngestion:
                 results = (
                     self.env["mail.ticket"]
                     .sudo()
-                    ._message_process_batch(self.server, [raw for __, raw, __ in fetched])
+                    ._message_process_batch(self.server, [mail.raw for mail in fetched])
                 )
                 now = odoo_fields.Datetime.now()
                 taken = [
-                    (uid, size, result)
-                    for (uid, __, size), result in zip(fetched, results, strict=True)
-                    if result
+                    (mail, result) for mail, result in zip(fetched, results, strict=True) if result
                 ]
                 records = self.Inbound.create(
                     [
                         {
-                            **self._record_vals(uid, size),
+                            **self._record_vals(mail.uid, mail.size),
                             **headers_vals(result.message),  # parsed once, by the gateway
                             "state": "done",
-                            "attempts": 1,
+                            "attempts": attempts[mail.uid],
                             "date_processed": now,
                             "ticket_id": result.ticket.id,
                             "is_new_ticket": result.is_new,
                         }
-                        for uid, size, result in taken
+                        for mail, result in taken
                     ]
                 )
         except Exception:  # the batch is rolled back: mail by mail, each guarded
@@ -400,13 +573,11 @@ class MailboxIngestion:
                 exc_info=True,
             )
             return {}
-        return dict(zip((uid for uid, *__ in taken), records, strict=True))
+        return dict(zip((mail.uid for mail, __ in taken), records, strict=True))
 
-    def _ingest(self, uid, raw, size):
+    def _ingest(self, uid, raw, size, attempts=1):
         """Record and process one fetched mail in a savepoint; return its record."""
-        vals = self._record_vals(uid, size)
-        if raw is None:
-            return self._ingest_too_big(vals)
+        vals = {**self._record_vals(uid, size), "attempts": attempts}
         try:
             with self.env.cr.savepoint():
                 inbound = self.Inbound.create({**vals, **headers_vals(raw), "state": "done"})
@@ -428,29 +599,30 @@ class MailboxIngestion:
             "attempts": 0,
         }
 
-    def _ingest_too_big(self, vals):
+    def _ingest_too_big(self, vals, size=None):
         limit = self.server.ticket_max_size
-        size = vals["size"]
         _logger.warning(
-            "Mail UID %s of %s on server %s is %d bytes, over its %s MB limit: left in the mailbox",
+            "Mail UID %s of %s on server %s is %s bytes, over its %s MB limit: left in the mailbox",
             vals["uid"],
             self.folder,
             self.server.name,
-            size,
+            size or "more than the limit",
             limit,
         )
-        return self.Inbound.create(
-            {
-                **vals,
-                "state": "failed",
-                "error": self.env._(
-                    "The mail is %(size).1f MB, over the %(limit)s MB limit of this "
-                    "mail server: it was not processed and is left in the mailbox.",
-                    size=size / 1024 / 1024,
-                    limit=limit,
-                ),
-            }
-        )
+        if size:
+            error = self.env._(
+                "The mail is %(size).1f MB, over the %(limit)s MB limit of this "
+                "mail server: it was not processed and is left in the mailbox.",
+                size=size / 1024 / 1024,
+                limit=limit,
+            )
+        else:
+            error = self.env._(
+                "The mail is over the %(limit)s MB limit of this mail server: it was not "
+                "processed and is left in the mailbox.",
+                limit=limit,
+            )
+        return self.Inbound.create({**vals, "state": "failed", "error": error})
 
     def _process(self, inbound, raw):
         """Run the mail through the gateway in a savepoint and record the outcome.
@@ -475,7 +647,7 @@ class MailboxIngestion:
             save_original=server.original,
             strip_attachments=not server.attach,
         )
-        vals = {"attempts": inbound.attempts + 1, "date_processed": odoo_fields.Datetime.now()}
+        vals = {"date_processed": odoo_fields.Datetime.now()}
         if thread_id:
             vals.update(self._outcome_vals(inbound, thread_id), state="done", error=False)
         else:
@@ -490,7 +662,6 @@ class MailboxIngestion:
         vals = {
             "state": "failed",
             "error": message.encode("utf-8", "backslashreplace").decode("utf-8"),
-            "attempts": inbound.attempts + 1,
             "date_processed": odoo_fields.Datetime.now(),
         }
         if not inbound._stored_raw():
@@ -501,7 +672,7 @@ class MailboxIngestion:
             inbound.uid,
             inbound.email_from,
             self.server.name,
-            vals["attempts"],
+            inbound.attempts,
             self.server.ticket_max_attempts,
             vals["error"],
             exc_info=error,
@@ -537,12 +708,11 @@ class MailboxIngestion:
 
     def retry(self, inbound, manual=False):
         """Process a failed mail again, from its raw source or, when none is kept, from
-        the mailbox (``manual``: a manager's *Retry*, which also resets its attempts)."""
-        raw = inbound._stored_raw()
-        if not raw:
-            raw = self._download(inbound)
-        elif manual:
-            inbound.attempts = 0
+        the mailbox. The fetch counts the attempt before (see ``_retry_failed``); a
+        manager's *Retry* (``manual``) starts the attempts again, with this one."""
+        raw = inbound._stored_raw() or self._download(inbound)
+        if manual:
+            inbound.attempts = 1
         self._process(inbound, raw)
         _logger.info(
             "Retried mail %s (UID %s) of server %s: %s",
@@ -580,5 +750,7 @@ class MailboxIngestion:
                 )
             )
         raw = mailbox.fetch([inbound.uid]).get(inbound.uid)
-        inbound.write({"attempts": 0, **headers_vals(raw)})
+        if raw is None:
+            raise UserError(self.env._("The mail server sent no content for this mail."))
+        inbound.write(headers_vals(raw))
         return raw
