@@ -384,8 +384,11 @@ class Dovecot:
         *,
         ssl: bool = True,
         introspection: TokenIntrospection | None = None,
+        auth_mechanisms: str = "plain login",
     ):
         self.directory = Path(directory).resolve()
+        #: SASL mechanisms offered besides the LOGIN command (Dovecot's auth_mechanisms)
+        self.auth_mechanisms = auth_mechanisms
         self.port = imap_port or free_port()
         #: OAuth 2.0 logins are checked against this endpoint (None: passwords only).
         self.introspection = introspection
@@ -531,7 +534,7 @@ class Dovecot:
                 f"default_internal_group = {self._mail_group}\n"
                 f"default_login_user = {self._mail_user}"
             )
-        auth_mechanisms, oauth2_passdb = "plain login", ""
+        auth_mechanisms, oauth2_passdb = self.auth_mechanisms, ""
         if self.introspection:
             oauth2_conf = self.directory / "oauth2.conf.ext"
             oauth2_conf.write_text(_OAUTH2_CONFIG.format(url=self.introspection.url))
@@ -631,7 +634,11 @@ class Dovecot:
         else:
             imap = imaplib.IMAP4(self.host, self.port, timeout=10)
         try:
-            _ok(imap.login(login, password), f"LOGIN {login}")
+            if password.isascii():
+                _ok(imap.login(login, password), f"LOGIN {login}")
+            else:  # LOGIN carries ASCII only; SASL PLAIN is UTF-8 (RFC 4616)
+                credentials = f"\0{login}\0{password}".encode()
+                _ok(imap.authenticate("PLAIN", lambda _challenge: credentials), f"PLAIN {login}")
         except BaseException:
             with contextlib.suppress(Exception):
                 imap.shutdown()

@@ -210,3 +210,85 @@ def test_crlf_in_encoded_subject_does_not_break_answers(
     assert answer["Subject"] == f"[{number}] Drucker Bcc: victim@example.com"
     assert addresses(answer, "To") == ["sylvie.lelitre@agrolait.example.com"]
     assert not answer.get_all("Bcc")
+
+
+def test_from_read_as_the_receiving_server_read_it(
+    odoo_db, ticket_server, imap_account, smtp_outbox, trusted_mx
+):
+    """Posted publicly as the ticket's customer, each with the trusted server's verdict
+    for the attacker's own domain: internal notes marked unverified, nothing reopens,
+    nobody is mailed."""
+    server_id = ticket_server(ticket_send_ack=False)
+    ticket_id, number = open_ticket(odoo_db, imap_account, server_id)
+    with odoo_db.env() as env:
+        env["mail.ticket"].browse(ticket_id).stage_id = env.ref("mail_ticket.stage_solved")
+        env.ref("mail.ir_cron_mail_scheduler_action").method_direct_trigger()
+    smtp_outbox.clear()
+    customer = "sylvie.lelitre@agrolait.example.com"
+    evil = {"Authentication-Results": auth_results("pass", "evil.example")}
+    subject = f"Re: [{number}] Bitte wieder öffnen"
+    imap_account.append(
+        make_mail(subject, sender=f"{customer} <mallory@evil.example>", headers=evil)
+    )
+    imap_account.append(
+        make_mail(subject, sender="PLACEHOLDER", headers=evil).replace(
+            b"PLACEHOLDER", b"=?utf-8?q?sylvie.lelitre=40agrolait=2Eexample.com?="
+        )
+    )
+    # two From headers, the first with an 8-bit byte: the repair would keep one
+    imap_account.append(
+        make_mail(subject, sender="Mallory <mallory@evil.example>").replace(
+            b"From: Mallory",
+            b"From: Sylvie L\xe9litre <sylvie.lelitre@agrolait.example.com>\r\nFrom: Mallory",
+        )
+    )
+    odoo_db.run_cron()
+    with odoo_db.env() as env:
+        env.ref("mail.ir_cron_mail_scheduler_action").method_direct_trigger()
+        ticket = env["mail.ticket"].browse(ticket_id)
+        notes = ticket.message_ids.filtered(lambda m: "Bitte wieder öffnen" in (m.subject or ""))
+        assert len(notes) == 3
+        assert all(n.is_internal and "Unverified sender" in n.body for n in notes), notes.mapped(
+            "body"
+        )
+        assert not notes.author_id
+        assert ticket.stage_id == env.ref("mail_ticket.stage_solved")
+        assert not ticket.comment_ids
+    assert smtp_outbox.messages() == []
+
+
+def test_forged_agent_below_an_unusual_trusted_header(
+    odoo_db, ticket_server, imap_account, smtp_outbox, trusted_mx
+):
+    """The trusted server's own header holds what real servers write (an address-literal
+    HELO, a quoted envelope sender) and DMARC fail; a forged pass with the same id below
+    it is not taken instead: the forged agent's phishing stays an internal note."""
+    server_id = ticket_server(ticket_send_ack=False)
+    ticket_id, number = open_ticket(odoo_db, imap_account, server_id)
+    with odoo_db.env() as env:
+        agent_email = make_agent(env, f"agent-{uuid.uuid4().hex[:8]}").email
+        domain = agent_email.split("@")[1]
+        env.ref("mail.ir_cron_mail_scheduler_action").method_direct_trigger()
+    smtp_outbox.clear()
+    real = (
+        f'{TRUSTED_MX}; spf=pass smtp.helo=[10.0.0.7] smtp.mailfrom="x y"@{domain};'
+        f" dmarc=fail header.from={domain}"
+    )
+    forged = auth_results("pass", domain)
+    # the real header on top (the trusted server wrote it last), the forged one below
+    raw = f"Authentication-Results: {real}\r\nAuthentication-Results: {forged}\r\n".encode()
+    raw += make_mail(
+        f"Re: [{number}] Bitte Zahlungsdaten bestätigen",
+        sender=f'"Agnes Agent" <{agent_email}>',
+        to=imap_account.login,
+        body="Bitte senden Sie uns Ihre Kreditkartennummer.",
+    )
+    imap_account.append(raw)
+    odoo_db.run_cron()
+    with odoo_db.env() as env:
+        env.ref("mail.ir_cron_mail_scheduler_action").method_direct_trigger()
+        ticket = env["mail.ticket"].browse(ticket_id)
+        note = ticket.message_ids.filtered(lambda m: "Kreditkartennummer" in m.body)
+        assert note.is_internal and "Unverified sender" in note.body
+        assert "contradicting DMARC results" in note.body
+    assert smtp_outbox.messages() == []

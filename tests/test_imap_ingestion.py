@@ -12,9 +12,13 @@ from email.policy import default as default_policy
 from unittest.mock import patch
 
 import pytest
+from hostile_mail import big_body
 from odoo_env import foreign_agent, make_mail
 
 from odoo.exceptions import UserError
+
+from odoo.addons.mail_ticket.tools.imap_mailbox import ImapMailbox
+from odoo.addons.mail_ticket.tools.mailbox_ingestion import MailboxIngestion
 
 POISON = make_mail(
     "Kaufen Sie jetzt", sender="Spam <spam@spam.example>", message_id="<poison@spam.example>"
@@ -444,3 +448,113 @@ def test_shared_cron_reads_other_servers_and_mailboxes_without_job(
     with odoo_db.env() as env:
         assert env["res.partner"].search_count([("name", "=", f"Neuer Kontakt {contacts.login}")])
     assert all(r"\Seen" in flags for flags in contacts.flags().values())
+
+
+def test_mail_that_kills_its_worker_cannot_stall_the_mailbox(odoo_db, ticket_server, imap_account):
+    """A mail whose processing kills the fetching process (the CPU or memory limit of a
+    cron worker, an out-of-memory kill) is attempted as often as the mailbox allows, then
+    recorded failed with its raw source, and the mails after it are fetched.
+
+    The worker is killed, as the kernel or Odoo would, each time that mail is being
+    processed: a 20 MB mail takes seconds, so the kill lands while it is."""
+    server_id = ticket_server(ticket_max_attempts=3)
+    for index in range(3):
+        imap_account.append(make_mail(f"Vorher {index}"))
+    poison = big_body(20)
+    poison_uid = imap_account.append(poison)
+    for index in range(3):
+        imap_account.append(make_mail(f"Nachher {index}"))
+
+    def attempts(env):
+        return (
+            env["mail.ticket.inbound.attempt"]
+            .search([("server_id", "=", server_id), ("uid", "=", poison_uid)])
+            .attempts
+        )
+
+    for attempt in (1, 2, 3):
+        worker = odoo_db.spawn("cron")
+        started = odoo_db.wait_for(lambda env, n=attempt: attempts(env) == n, timeout=180)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        assert started, worker.stdout.read().decode(errors="replace")[-3000:]
+        with odoo_db.env() as env:
+            assert not inbound_of(env, server_id).filtered(lambda i: i.uid == poison_uid)
+
+    # a job killed three times in a row is skipped once by Odoo's scheduler itself (its
+    # CONSECUTIVE_TIMEOUT_FOR_FAILURE); the run after records the mail, and goes on
+    for __ in range(3):
+        odoo_db.run_cron()
+        with odoo_db.env() as env:
+            if inbound_of(env, server_id).filtered(lambda i: i.uid == poison_uid):
+                break
+    drain(odoo_db, server_id)
+    with odoo_db.env() as env:
+        inbounds = inbound_of(env, server_id)
+        assert len(inbounds) == 7, "every mail is recorded, once"
+        failed = inbounds.filtered(lambda i: i.uid == poison_uid)
+        assert failed.state == "failed" and failed.attempts == 3
+        assert "interrupted 3 times" in failed.error
+        assert failed._stored_raw() == poison, "kept, to be retried by a manager"
+        others = inbounds - failed
+        assert set(others.mapped("state")) == {"done"}
+        assert sorted(tickets_of(env, server_id).mapped("name")) == sorted(
+            [f"Vorher {i}" for i in range(3)] + [f"Nachher {i}" for i in range(3)]
+        ), "each other mail became one ticket"
+        assert not env["mail.ticket.inbound.attempt"].search([("server_id", "=", server_id)])
+    flags = imap_account.flags()
+    assert r"\Seen" not in flags[poison_uid], "the failed mail waits in the mailbox"
+    assert all(r"\Seen" in flags[uid] for uid in flags if uid != poison_uid)
+
+
+def test_fetch_keeps_bodies_when_a_person_reads_meanwhile(imap_account):
+    """Another client marks a mail read while it is fetched: the server tells in an
+    untagged FETCH after the body (with its UID once QRESYNC is on). The body stays."""
+    uids = [imap_account.append(make_mail(f"Mail {index}")) for index in range(3)]
+    connection = imap_account.client()
+    assert connection.enable("QRESYNC")[0] == "OK"
+    mailbox = ImapMailbox(connection)
+    mailbox.select()
+    other = imap_account.client()
+    other.select('"INBOX"')
+    other.uid("STORE", str(uids[1]), "+FLAGS", r"(\Seen)")
+    other.logout()
+    bodies = mailbox.fetch(uids)
+    connection.logout()
+    assert sorted(bodies) == uids
+    assert [message_from_bytes(bodies[uid])["Subject"] for uid in uids] == [
+        "Mail 0",
+        "Mail 1",
+        "Mail 2",
+    ]
+
+
+def test_size_unknown_is_read_up_to_the_limit(odoo_db, ticket_server, imap_account):
+    """A mail the server tells no size of is read up to the size limit only, and
+    recorded over the limit; a UID that is gone by the time it is read gets a record."""
+    server_id = ticket_server(ticket_max_size=1)
+    big = imap_account.append(big_body(2))
+    small = imap_account.append(make_mail("Klein"))
+    gone = imap_account.append(make_mail("Weg"))
+    connection = imap_account.client()
+    mailbox = ImapMailbox(connection)
+    mailbox.select()
+    partial = mailbox.fetch([big], max_bytes=1000)
+    assert len(partial[big]) == 1001, "no more than the limit and one byte is read"
+    client = imap_account.client()
+    client.select('"INBOX"')
+    client.uid("STORE", str(gone), "+FLAGS", r"(\Deleted)")
+    client.expunge()
+    client.logout()
+    with odoo_db.env() as env:
+        server = env["fetchmail.server"].browse(server_id)
+        ingestion = MailboxIngestion(server, mailbox)
+        mails = ingestion._fetch([big, small, gone], sizes={})  # as from a server telling none
+        assert [(mail.uid, mail.problem) for mail in mails] == [
+            (big, "too_big"),
+            (small, None),
+            (gone, "gone"),
+        ]
+        assert mails[1].raw.startswith(b"From:")
+        env.cr.rollback()
+    connection.logout()

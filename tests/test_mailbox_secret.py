@@ -6,8 +6,10 @@ Logs in to the real Dovecot through "Test & Confirm" and Odoo's fetchmail cron.
 
 import logging
 import re
+import secrets
 
 import pytest
+from mailbed import Dovecot
 from odoo_env import make_mail
 
 from odoo.exceptions import UserError
@@ -81,3 +83,30 @@ def test_password_from_the_odoo_configuration_file(
     assert worker.returncode == 0, output[-3000:]
     assert ticket_names(odoo_db, server_id) == ["Passwort aus der odoo.conf"]
     assert imap_account.password not in output
+
+
+def test_password_that_is_not_ascii(odoo_db, ticket_server, dovecot, imap_account):
+    """IMAP's LOGIN command cannot carry it: the mailbox logs in with AUTHENTICATE
+    PLAIN (UTF-8), through Test & Confirm and the fetch."""
+    password = f"Grüße-€-{secrets.token_hex(4)}"
+    login = f"umlaut-{secrets.token_hex(3)}@example.com"
+    dovecot.add_user(login, password)
+    account = dovecot.account(login, password)
+    server_id = ticket_server(user=login, password=password)
+    account.append(make_mail("Passwort mit Umlaut", to=login))
+    odoo_db.run_cron()
+    assert ticket_names(odoo_db, server_id) == ["Passwort mit Umlaut"]
+
+
+def test_password_that_is_not_ascii_without_plain(odoo_db, ticket_server, mailbed_dir):
+    """A server that offers no way to log in with it: the error says so, and nowhere is
+    the password quoted (imaplib's encoding error names the character)."""
+    with Dovecot(mailbed_dir / "imap-login-only", ssl=False, auth_mechanisms="login") as server:
+        password = f"geheim-ß{secrets.token_hex(4)}"
+        login = f"login-only-{secrets.token_hex(3)}@example.com"
+        server.add_user(login, password)
+        with pytest.raises(UserError) as caught:
+            ticket_server(user=login, password=password, server=server.host, port=server.port)
+        message = str(caught.value)
+        assert "AUTHENTICATE PLAIN" in message and "ASCII" in message
+        assert "ß" not in message and password not in message

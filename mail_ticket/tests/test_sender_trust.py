@@ -302,9 +302,9 @@ class TestSenderTrust(MailTicketCommon):
             MAIL_TICKET_TEMPLATE,
             to=SUPPORT_ADDRESS,
             subject=self.subject,
-            email_from="M\xe4llory <mallory@evil.example>",
+            email_from="Sylvie L\xe9litre <sylvie.lelitre@agrolait.example.com>",
             msg_id=f"<{self._next_msg_id()}@evil.example>",
-            extra="From: Sylvie Lelitre <sylvie.lelitre@agrolait.example.com>",
+            extra="From: Mallory <mallory@evil.example>",
         ).encode("latin-1")
         with self.mock_mail_gateway():
             thread = self.receive_mail(raw=raw, server=self.server)

@@ -111,6 +111,8 @@ UNSTRUCTURED_HEADERS = frozenset({"subject", "references", "in-reply-to"})
 #: (20,000 encoded words in a From: 28 s and 7 GB). Authentication-Results headers are
 #: left as they are: they are read by :mod:`.mail_trust`, in linear time, never parsed.
 MAX_HEADER_LENGTH = 8000
+#: Text without encoded words is read in linear time: bounded only beyond this.
+MAX_TEXT_LENGTH = 64 * 1024
 #: An address list keeps at most that many addresses; an address longer than
 #: MAX_MAILBOX_LENGTH keeps its angle-addr only.
 MAX_ADDRESSES = 100
@@ -328,17 +330,22 @@ def _bounded_addresses(value):
     return ", ".join(kept)
 
 
-def _bounded_value(name, value):
-    """``value`` of header ``name`` bounded for the parser, or None when it is fine."""
-    key = name.lower()
+def _needs_bound(key, value):
+    """Whether the value of header ``key`` (lowercase) is too long for the parser."""
     if key in UNBOUNDED_HEADERS:
-        return None
+        return False
     if key in ADDRESS_HEADERS:
-        if len(value) <= MAX_HEADER_LENGTH and value.count(",") < MAX_ADDRESSES:
-            return None
-        return _bounded_addresses(value)
+        return len(value) > MAX_HEADER_LENGTH or value.count(",") >= MAX_ADDRESSES
     if len(value) <= MAX_HEADER_LENGTH:
-        return None
+        return False
+    # plain text is read in linear time: bounded only when very long
+    return key in ("references", "in-reply-to") or "=?" in value or len(value) > MAX_TEXT_LENGTH
+
+
+def _bounded_value(key, value):
+    """``value`` of header ``key`` (lowercase), bounded for the parser."""
+    if key in ADDRESS_HEADERS:
+        return _bounded_addresses(value)
     if key in ("references", "in-reply-to"):
         ids = [word for word in value.split() if word.startswith("<")]
         return " ".join(ids[-MAX_REFERENCES:])
@@ -351,18 +358,15 @@ def bound_headers(part, repairs):
     too long to read (see MAX_HEADER_LENGTH); their order is kept."""
     long_values = {}
     for name, value in part.raw_items():
-        if len(value) > MAX_HEADER_LENGTH or (
-            name.lower() in ADDRESS_HEADERS and value.count(",") >= MAX_ADDRESSES
-        ):
+        if _needs_bound(name.lower(), value):
             long_values.setdefault(name.lower(), name)
     for key, name in long_values.items():
         values = [value for header, value in part.raw_items() if header.lower() == key]
-        bounded = [_bounded_value(name, value) for value in values]
-        if all(new is None or new == value for value, new in zip(values, bounded, strict=True)):
-            continue
         new_values = [
-            value if new is None else new for value, new in zip(values, bounded, strict=True)
+            _bounded_value(key, value) if _needs_bound(key, value) else value for value in values
         ]
+        if new_values == values:
+            continue
         if len(values) == 1:
             part.replace_header(name, new_values[0])
         else:
