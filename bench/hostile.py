@@ -129,21 +129,22 @@ def ensure_db(args):
         text=True,
         check=False,
     )
-    if check.stdout.strip() != "1":
-        print(f"installing mail_ticket into {args.db}", file=sys.stderr)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "odoo",
-                *odoo_options(args),
-                "-i",
-                "mail_ticket",
-                "--stop-after-init",
-            ],
-            check=True,
-            env=env,
-        )
+    installed = check.stdout.strip() == "1"
+    # the code measured may be newer than the database: bring it up to date
+    print(f"{'updating' if installed else 'installing'} mail_ticket in {args.db}", file=sys.stderr)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "odoo",
+            *odoo_options(args),
+            "-u" if installed else "-i",
+            "mail_ticket",
+            "--stop-after-init",
+        ],
+        check=True,
+        env=env,
+    )
 
 
 def main():
