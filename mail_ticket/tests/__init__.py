@@ -10,6 +10,7 @@ from . import (
     test_mail_gateway,
     test_mail_repair,
     test_mail_ticket,
+    test_mail_trust,
     test_merge,
     test_numbering,
     test_performance,

@@ -236,3 +236,21 @@ class TestImapHelpers(MailTicketCommon):
         self.assertEqual(sorted(parsed), [17, 18])
         self.assertEqual(parsed[17][1], b"Subject: x\r\n")
         self.assertIsNone(parsed[18][1])
+
+    def test_parse_fetch_keys_each_body_to_its_uid(self):
+        """An untagged FETCH that a server sends besides (another client marked a mail
+        read) never replaces a body, even with its UID; a UID named after the body
+        (in the trailer) is the body's; UIDs not asked for are left out."""
+        data = [
+            (b"1 (UID 17 BODY[] {12}", b"Subject: x\r\n"),
+            b")",
+            (b"2 (BODY[] {12}", b"Subject: y\r\n"),
+            b" UID 18)",
+            b"1 (UID 17 MODSEQ (5) FLAGS (\\Seen))",
+            b"3 (UID 99 FLAGS (\\Seen))",
+        ]
+        parsed = parse_fetch(data, {17, 18})
+        self.assertEqual(sorted(parsed), [17, 18])
+        self.assertEqual(parsed[17][1], b"Subject: x\r\n")
+        self.assertEqual(parsed[18][1], b"Subject: y\r\n")
+        self.assertIn(b"FLAGS", parsed[17][0], "the attributes of both responses")
