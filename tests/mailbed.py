@@ -59,7 +59,6 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Self
 
 __all__ = [
     "Dovecot",
@@ -419,7 +418,7 @@ class Dovecot:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> Self:
+    def start(self) -> Dovecot:
         """Start the server and wait until its ports accept connections."""
         if self.running:
             return self
@@ -450,7 +449,7 @@ class Dovecot:
         if proc is not None:
             _stop_process(proc, DOVECOT_STOP_GRACE)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Dovecot:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -878,7 +877,7 @@ class TokenIntrospection:
             login = self._tokens.get(token)
         return {"active": "true", "username": login} if login else {"active": "false"}
 
-    def start(self) -> Self:
+    def start(self) -> TokenIntrospection:
         if self._server is not None:
             return self
         endpoint = self
@@ -919,7 +918,7 @@ class TokenIntrospection:
             server.server_close()
             self._thread.join(STOP_TIMEOUT)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> TokenIntrospection:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
@@ -958,7 +957,7 @@ class SmtpSink:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> Self:
+    def start(self) -> SmtpSink:
         """Start aiosmtpd and wait until the port accepts connections."""
         if self.running:
             return self
@@ -990,7 +989,7 @@ class SmtpSink:
         if proc is not None:
             _stop_process(proc, grace=5.0)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> SmtpSink:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

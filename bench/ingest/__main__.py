@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import corpus as corpus_mod
@@ -27,7 +27,7 @@ ALL = ["e2e", "process", "scale", "cron"]
 
 
 def log(text):
-    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+    print(f"[bench {datetime.now(timezone.utc):%H:%M:%S}] {text}", file=sys.stderr, flush=True)
 
 
 def parse(argv):
@@ -126,7 +126,7 @@ def main(argv=None):
     # the code measured, before anything else is committed
     addon_root = report.addon_root(args.addons_path)
     commit = report.git_commit(addon_root)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     workdir = BENCH_DIR / "results" / stamp
     workdir.mkdir(parents=True, exist_ok=True)
     log(f"results and logs in {workdir}")
@@ -148,7 +148,7 @@ def main(argv=None):
     dovecot = Dovecot(scratch / "imap", ssl=False).start()
     sink = SmtpSink(scratch / "smtp").start()
     results = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "command": shlex.join(["./dev", "bench", *_user_args(argv)]),
         "seed": args.seed,
         "corpus": corpus_mod.describe(corpus),

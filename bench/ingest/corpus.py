@@ -12,7 +12,7 @@ subject routing and gets the new mails and the header replies only.
 """
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
@@ -148,7 +148,7 @@ def build(count, seed=42, token="b", first_number=1):
             }
         )
     colleagues = [f"team{i}@{COMPANIES[i]}-{token}.example.com" for i in range(10)]
-    date = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    date = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
     mails, threads = [], []  # [sender, subject, [message ids], mail index, number]
     reply_turn = 0
     for index in range(count):

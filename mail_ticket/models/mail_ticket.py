@@ -3,7 +3,7 @@ import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta, timezone
 from email import message_from_bytes
 from email.policy import SMTP
 from typing import NamedTuple
@@ -882,7 +882,7 @@ class MailTicket(models.Model):
             customer_id = self._partner_find_from_emails_single(
                 [forward.email_from], no_create=False
             ).id
-            date = forward.date and forward.date.astimezone(UTC).replace(tzinfo=None)
+            date = forward.date and forward.date.astimezone(timezone.utc).replace(tzinfo=None)
             original = {
                 **msg_dict,
                 "email_from": forward.email_from,

@@ -20,7 +20,7 @@ that a mail is only marked read, moved or deleted once its processing is committ
 import base64
 import logging
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import timezone
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import SMTP
@@ -61,7 +61,7 @@ def headers_vals(mail):
     try:
         date = parsedate_to_datetime(header("Date"))
         if date.tzinfo:
-            date = date.astimezone(UTC).replace(tzinfo=None)
+            date = date.astimezone(timezone.utc).replace(tzinfo=None)
         if date.year < 1900:  # "Apr 101": no date Odoo could store
             date = False
     except Exception:
