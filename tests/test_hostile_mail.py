@@ -5,11 +5,24 @@ customer mail; Odoo's fetchmail cron runs until the mailbox is drained. Their co
 measured by bench/hostile.py, not here.
 """
 
+import email
+import email.policy
 import time
 
 from hostile_mail import HOSTILE, HOSTILE_HEADERS, big_body, big_body_without_charset
 from odoo_env import make_mail
 from test_imap_ingestion import drain, inbound_of
+
+
+def python_reads_from(value):
+    """Whether this Python's header parser reads the From ``value``: a display name of a
+    single ``.`` raises AttributeError in Python 3.10 to 3.12 (3.12.1 here), not in 3.13."""
+    message = email.message_from_bytes(b"From: " + value + b"\r\n\r\n", policy=email.policy.default)
+    try:
+        str(message["From"])
+    except AttributeError:
+        return False
+    return True
 
 
 def assert_processed(inbound, what):
@@ -44,8 +57,12 @@ def test_hostile_mails_become_tickets_and_block_nothing(odoo_db, ticket_server, 
         # the title is bounded (512 characters, the last an ellipsis); the chatter keeps it all
         assert subject.startswith("Lang xxx") and len(subject) == 512 and subject[-1] == "\u2026"
         parser_bug = by_uid[uids["From parser bug"]].ticket_id
-        # a From Python could not read may not be the one the receiving server read
-        assert not parser_bug.partner_id and parser_bug.unverified_reason
+        if python_reads_from(b". <sylvie.lelitre@agrolait.example.com>"):
+            # Python 3.13 reads it as the receiving server did: one reading, verified
+            assert parser_bug.partner_id.email == "sylvie.lelitre@agrolait.example.com"
+        else:
+            # a From Python could not read may not be the one the receiving server read
+            assert not parser_bug.partner_id and parser_bug.unverified_reason
         dated = by_uid[uids["Date with %"]].ticket_id.message_ids[-1:]
         assert dated.date.year == 2001, "a three-digit year is read as RFC 5322 says"
         long_mail = by_uid[uids["10,000-character subject"]].ticket_id.message_ids[-1:]

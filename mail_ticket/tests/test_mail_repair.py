@@ -26,8 +26,27 @@ HEADERS = (
 )
 
 
+def python_reads(header_value):
+    """Whether this Python's header parser reads ``header_value`` (a display name of a
+    single ``.`` raises AttributeError in Python 3.10 to 3.12, not in 3.13)."""
+    try:
+        str(parse(b"From: " + header_value + b"\r\nSubject: x\r\n\r\nHallo\r\n")["From"])
+    except Exception:  # what the parser raises varies (AttributeError, TypeError...)
+        return False
+    return True
+
+
 def parse(raw):
     return email.message_from_bytes(raw, policy=SMTP)
+
+
+# A display name that makes this Python's header parser raise: "." (as seen on real mail)
+# in Python 3.10 to 3.12; "a@[" where that bug is fixed (3.13), as everywhere.
+PARSER_BREAKER = b"a@[" if python_reads(b". <sylvie@agrolait.example.com>") else b"."
+BREAKER_REASON = {
+    b".": "the From header could not be read as it is",
+    b"a@[": "the From header cannot be read: an unclosed [",
+}[PARSER_BREAKER]
 
 
 @tagged("post_install", "-at_install", "mail_ticket")
@@ -116,7 +135,10 @@ class TestMailRepair(BaseCase):
         self.assertEqual(message.get_content(), text)
 
     def test_from_header_parser_bug(self):
-        raw = HEADERS.replace(b"Sylvie Lelitre", b".") % {b"msg_id": b"1", b"subject": b"x"}
+        raw = HEADERS.replace(b"Sylvie Lelitre", PARSER_BREAKER) % {
+            b"msg_id": b"1",
+            b"subject": b"x",
+        }
         with self.assertRaises(AttributeError):  # CPython's bug, as seen on real mail
             str(parse(raw)["From"])
         message = parse(raw)
@@ -133,6 +155,11 @@ class TestMailRepair(BaseCase):
         ]:
             with self.subTest(raw=raw[:60]):
                 message = parse(b"From: " + raw + b"\r\nSubject: x\r\n\r\nHallo\r\n")
+                if python_reads(raw):
+                    self.assertEqual(repair_message(message), [])
+                    addresses = [a.addr_spec for a in message["From"].addresses]
+                    self.assertEqual(", ".join(addresses), expected)
+                    continue
                 self.assertEqual(repair_message(message), ["header From"])
                 self.assertEqual(message["From"] and str(message["From"]), expected)
 
@@ -288,12 +315,15 @@ class TestGatewayBrokenMail(MailTicketCommon):
     @mute_logger("odoo.addons.mail_ticket.models.mail_thread")
     def test_from_header_parser_bug(self):
         ticket = self.process(
-            b"Absender", b"text/plain", b"Hallo", headers=HEADERS.replace(b"Sylvie Lelitre", b".")
+            b"Absender",
+            b"text/plain",
+            b"Hallo",
+            headers=HEADERS.replace(b"Sylvie Lelitre", PARSER_BREAKER),
         )
         self.assertEqual(ticket.name, "Absender")
         # a From that had to be repaired is not the one the receiving server read
         self.assertFalse(ticket.partner_id, "an unverified sender is nobody's customer")
-        self.assertEqual(ticket.unverified_reason, "the From header could not be read as it is")
+        self.assertEqual(ticket.unverified_reason, BREAKER_REASON)
 
     @mute_logger(
         "odoo.addons.mail_ticket.models.mail_thread", "odoo.addons.mail.models.mail_thread"
@@ -312,7 +342,7 @@ class TestGatewayBrokenMail(MailTicketCommon):
 
     def test_headers_vals_never_fail(self):
         broken = (
-            HEADERS.replace(b"Sylvie Lelitre", b".").replace(
+            HEADERS.replace(b"Sylvie Lelitre", PARSER_BREAKER).replace(
                 b"Tue, 24 Nov 2026 10:00:00 +0100", b"Mon, 2 Apr 101 04:20:10 %%z"
             )
             % {b"msg_id": b"x", b"subject": b"Hallo\x00Welt"}
@@ -347,7 +377,8 @@ class TestGatewayBrokenMail(MailTicketCommon):
         )
         mailbox = SimpleNamespace(folder="INBOX", uidvalidity=7)  # what _ingest reads of it
         raw = (
-            HEADERS.replace(b"Sylvie Lelitre", b".") % {b"msg_id": b"blocker", b"subject": b"Hilfe"}
+            HEADERS.replace(b"Sylvie Lelitre", PARSER_BREAKER)
+            % {b"msg_id": b"blocker", b"subject": b"Hilfe"}
             + b"Content-Type: text/plain\r\n\r\nHallo"
         )
         inbound = MailboxIngestion(server, mailbox)._ingest(1, raw, len(raw))

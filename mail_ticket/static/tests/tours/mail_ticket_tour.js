@@ -105,8 +105,12 @@ registry.category("web_tour.tours").add("mail_ticket_merge_and_report", {
             trigger: ".o_pivot th:contains(Hours to First Answer):not(:contains(Median))",
         },
         {
-            content: "by stage",
-            trigger: ".o_pivot tbody th:contains(Open)",
+            content: "and to closing",
+            trigger: ".o_pivot th:contains(Hours to Close (Median))",
+        },
+        {
+            content: "week by week",
+            trigger: `.o_pivot tbody th:contains(${luxon.DateTime.now().toFormat("kkkk")})`,
         },
     ],
 });
