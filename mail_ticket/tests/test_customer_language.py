@@ -242,14 +242,16 @@ class TestMailLanguageTools(TransactionCase):
         ):
             with self.subTest(value=value if not value or len(value) < 50 else value[:50]):
                 self.assertEqual(parse_content_language(value), tags)
-        value = "x" * (MAX_CONTENT_LANGUAGE_LENGTH - 4) + ", de"
+        value = "x" * (MAX_CONTENT_LANGUAGE_LENGTH - 3) + ", de"
         self.assertEqual(parse_content_language(value), (), "cut before the second tag")
 
     def test_declared_languages(self):
         def message(headers, part_headers=""):
+            headers = f"{headers}\n" if headers else ""
+            part_headers = f"{part_headers}\n" if part_headers else ""
             raw = (
-                f"From: a@b.example\n{headers}\nContent-Type: multipart/mixed; boundary=x\n\n"
-                f"--x\nContent-Type: text/plain\n{part_headers}\n\nHallo\n--x--\n"
+                f"From: a@b.example\n{headers}Content-Type: multipart/mixed; boundary=x\n\n"
+                f"--x\nContent-Type: text/plain\n{part_headers}\nHallo\n--x--\n"
             )
             return message_from_bytes(raw.encode("utf-8", "surrogateescape"), policy=SMTP)
 
