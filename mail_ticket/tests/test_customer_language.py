@@ -14,6 +14,7 @@ from odoo.addons.mail_ticket.tools.mail_language import (
 )
 
 from .common import MailTicketCommon
+from .test_forward import AGENT_DOMAIN, NEW_CUSTOMER, TRUSTED_MX, forward_mail
 
 # A plain text mail whose headers and text the test chooses.
 MAIL_LANGUAGE_TEMPLATE = """Return-Path: {return_path}
@@ -166,6 +167,27 @@ class TestCustomerLanguage(MailTicketCommon):
         self.customer.lang = "de_DE"
         self.mail(ENGLISH, email_from=self.customer.email, extra="Content-Language: en")
         self.assertEqual(self.customer.lang, "de_DE")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_forwarded_customer_gets_the_language_of_the_forwarded_text(self):
+        self.env["ir.config_parameter"].set_param("mail_ticket.authserv_id", TRUSTED_MX)
+        mail = forward_mail(
+            "Please take this one.\n\n---------- Forwarded message ---------\n"
+            f"From: Paul Pinguin <{NEW_CUSTOMER}>\n"
+            "Date: Fri, 10 Aug 2026 16:16:39 +0200\nSubject: Kein Zugang\n"
+            "To: Agnes Agent <agnes.agent@test.mycompany.com>\n\n\n"
+            f"{GERMAN}\n",
+            subject="Fwd: Kein Zugang",
+        )
+        mail["Content-Language"] = "en-US"  # the agent's language, not the customer's
+        mail["Authentication-Results"] = (
+            f"{TRUSTED_MX}; spf=pass smtp.mailfrom={AGENT_DOMAIN}; "
+            f"dmarc=pass header.from={AGENT_DOMAIN}"
+        )
+        ticket = self.receive_mail(raw=mail.as_bytes(), server=self.server)
+        self.assertEqual(ticket.partner_id.email, NEW_CUSTOMER)
+        self.assertEqual(ticket.partner_id.lang, "de_DE")
+        self.assertEqual(self.user_agent.lang, "en_US", "the agent keeps theirs")
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_unreadable_mails_open_tickets(self):
