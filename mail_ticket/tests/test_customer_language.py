@@ -315,6 +315,9 @@ class TestMailLanguageTools(TransactionCase):
             (f"<p>{FRENCH}</p>", False),  # far from English and German alike
             (f"<p>{RUSSIAN}</p>", False),
             ("<p>Danke!</p>", False),  # too short to tell
+            ("<p>Vielen Dank, Kurt</p>", False),
+            ("<div><b>x</b></div>" * 5000, False),  # no words
+            ("<p>" + "Drucker " * 500 + "</p>", False),  # one word
             ("", False),
             (None, False),
             ("<" * 50000, False),

@@ -55,8 +55,9 @@ MAX_PARTS = 20
 DETECT_HTML_LENGTH = 32 * 1024
 #: The text whose language is guessed (``guess_language`` reads no more either).
 DETECT_TEXT_LENGTH = 4 * 1024
-#: Less text than this (letters) says nothing reliable about its language.
-MIN_DETECT_LETTERS = 20
+#: Fewer different words than this (of two letters or more) say nothing reliable about
+#: the language of a text.
+MIN_DETECT_WORDS = 5
 #: An installed language scoring within this fraction of the best guess is taken.
 DETECT_MARGIN = 0.05
 
@@ -171,7 +172,8 @@ def detect_language(html, installed):
     """The installed language code (of ``installed``) the text of mail body ``html``
     is written in, or False when it cannot be told."""
     text = _text(html)
-    if sum(char.isalpha() for char in text) < MIN_DETECT_LETTERS:
+    words = {word for word in text.lower().split() if sum(map(str.isalpha, word)) >= 2}
+    if len(words) < MIN_DETECT_WORDS:
         return False
     guess = guess_language.guess_language(text)
     if not guess:
