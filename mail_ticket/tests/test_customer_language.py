@@ -194,6 +194,7 @@ class TestCustomerLanguage(MailTicketCommon):
         for name, extra, body, lang in (
             ("garbage", "Content-Language: ((( =?x?q?=00?= ;;; **, -de, de--DE", GERMAN, "de_DE"),
             ("long header", "Content-Language: " + "x" * 5000 + ", de", ENGLISH, "en_US"),
+            ("many headers", "\n".join(["Content-Language: (de) de"] * 2000), ENGLISH, "de_DE"),
             ("empty body", "", "", self.default_lang),
             ("no letters", "", "1234 5678 !!! ---", self.default_lang),
             ("huge body", "", (GERMAN + "\n") * 3000, "de_DE"),
