@@ -37,6 +37,13 @@ with warnings.catch_warnings():
 
 _logger = logging.getLogger(__name__)
 
+# the package's scoring, read to compare a guess with its runners-up (guess_language
+# 0.5.4 returns the best language only); without it, only the best guess counts
+_SCORING = all(
+    hasattr(guess_language, name)
+    for name in ("WORD_RE", "MODEL_ROOT", "create_ordered_model", "distance")
+)
+
 __all__ = [
     "declared_languages",
     "detect_language",
@@ -180,6 +187,8 @@ def detect_language(html, installed):
         return False
     if code := installed_language(guess, installed):
         return code
+    if not _SCORING:
+        return False
     # a close second that is installed: short texts do not tell neighbours apart
     bases = {_base(code) for code in installed}
     distances = _distances(text, {guess, *bases})
