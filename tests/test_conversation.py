@@ -181,3 +181,38 @@ def test_auto_responder_storm_ends_at_the_rate_limit(
             )
     assert len(acks) == 5, "at most 5 acknowledgements per sender and hour"
     assert all("assistent@autoresponder.example" in addresses(ack, "To") for ack in acks)
+
+
+def test_german_customer_acknowledged_in_german(odoo_db, ticket_server, imap_account, smtp_outbox):
+    """An English database with German installed: a new customer who writes German, no
+    Content-Language header, gets a German contact and a German acknowledgement."""
+    ticket_server()
+    with odoo_db.env() as env:
+        was_active = bool(env["res.lang"]._lang_get("de_DE"))
+        env["res.lang"]._activate_lang("de_DE")
+        env["ir.module.module"]._load_module_terms(["mail_ticket"], ["de_DE"])
+    sender = f"kurt.neu.{imap_account.login.split('@')[0]}@lager.example.com"
+    try:
+        imap_account.append(
+            make_mail(
+                "Kein Zugang zum Kundenkonto",
+                sender=f'"Kurt Neu" <{sender}>',
+                to=imap_account.login,
+                body="Guten Tag, seit gestern kann ich mich nicht mehr in mein Kundenkonto "
+                "einloggen. Können Sie mir bitte helfen?",
+            )
+        )
+        odoo_db.run_cron()
+        with odoo_db.env() as env:
+            (partner,) = env["res.partner"].search([("email_normalized", "=", sender)])
+            assert partner.lang == "de_DE"
+        run_acknowledgements(odoo_db)
+        (ack,) = smtp_outbox.wait_for(1)
+        assert addresses(ack, "To") == [sender]
+        html = ack.get_body(("html",)).get_content()
+        assert "vielen Dank für Ihre Nachricht" in html
+    finally:
+        if not was_active:  # the session's other tests run in an English-only database
+            with odoo_db.env() as env:
+                env["res.partner"].search([("email_normalized", "=", sender)]).lang = "en_US"
+                env["res.lang"]._lang_get("de_DE").active = False

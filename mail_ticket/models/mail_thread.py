@@ -3,6 +3,7 @@ from email.message import EmailMessage
 
 from odoo import api, models
 
+from ..tools.mail_language import declared_languages
 from ..tools.mail_repair import parse_headers_once, repair_message
 from ..tools.mail_trust import remember_from
 from .mail_ticket import one_line
@@ -60,7 +61,8 @@ class MailThread(models.AbstractModel):
         an internal note marked unverified (the context names those tickets), or
         opens a new ticket, as the mailbox says. A sender that is not verified
         never acts as the user its address belongs to. A verified agent's forward
-        of a customer's mail opens the ticket for that customer.
+        of a customer's mail opens the ticket for that customer. The languages the
+        mail declares (``Content-Language``) go to the contact a new mail creates.
         """
         if any(route[0] == "mail.ticket" for route in routes or ()):
             Ticket = self.env["mail.ticket"]
@@ -73,6 +75,7 @@ class MailThread(models.AbstractModel):
             self = self.with_context(
                 mail_ticket_server_id=self.env.context.get("default_fetchmail_server_id"),
                 mail_ticket_automated=automated,
+                mail_ticket_declared_languages=declared_languages(message),
                 mail_ticket_sender=sender,
                 mail_ticket_unverified=unverified,
                 mail_ticket_forward=not automated

@@ -18,6 +18,7 @@ from odoo.tools import SQL, escape_psql
 from odoo.tools.mail import unfold_references
 
 from ..tools.mail_forward import parse_forward, strip_forward_prefixes
+from ..tools.mail_language import declared_languages, mail_language
 from ..tools.mail_trust import check_sender, trusted_authserv_ids
 
 _logger = logging.getLogger(__name__)
@@ -73,6 +74,12 @@ def mailbox_address(email):
     without the subaddress (``victim+1@example.com`` is ``victim@example.com``)."""
     local, at, domain = (email or "").lower().rpartition("@")
     return f"{local.split('+', 1)[0]}@{domain}" if at else domain
+
+
+def contact_key(email):
+    """The key of the values of the contact created for ``email`` (as
+    ``mail.thread._partner_find_from_emails`` reads its ``additional_values``)."""
+    return tools.email_normalize(email, strict=False) or email
 
 
 def one_line(text):
@@ -870,8 +877,15 @@ class MailTicket(models.Model):
             # shows in no portal) until an agent who checked the sender names one
             msg_dict["author_id"] = False
         elif not msg_dict.get("author_id") and msg_dict.get("email_from"):
+            declared = self.env.context.get("mail_ticket_declared_languages", ())
             author = self.env["mail.thread"]._partner_find_from_emails_single(
-                [msg_dict["email_from"]], no_create=False
+                [msg_dict["email_from"]],
+                additional_values={
+                    contact_key(msg_dict["email_from"]): self._mail_ticket_new_contact_values(
+                        msg_dict, declared
+                    )
+                },
+                no_create=False,
             )
             msg_dict["author_id"] = author.id
         # a verified agent's forward opens the ticket for the customer it forwards
@@ -879,9 +893,6 @@ class MailTicket(models.Model):
         customer_id = msg_dict.get("author_id")
         original = msg_dict
         if forward:
-            customer_id = self._partner_find_from_emails_single(
-                [forward.email_from], no_create=False
-            ).id
             date = forward.date and forward.date.astimezone(timezone.utc).replace(tzinfo=None)
             original = {
                 **msg_dict,
@@ -890,6 +901,14 @@ class MailTicket(models.Model):
                 "body": forward.body,
                 "date": date or msg_dict.get("date"),
             }
+            # what the agent's mail declares is the agent's language: the text tells
+            customer_id = self._partner_find_from_emails_single(
+                [forward.email_from],
+                additional_values={
+                    contact_key(forward.email_from): self._mail_ticket_new_contact_values(original)
+                },
+                no_create=False,
+            ).id
         defaults = self._mail_ticket_new_values(
             original,
             custom_values,
@@ -946,6 +965,25 @@ class MailTicket(models.Model):
             ).id
         values.update(custom_values)
         return values
+
+    @api.model
+    def _mail_ticket_new_contact_values(self, msg_dict, declared=()):
+        """The values, beyond its name and address, of the contact created for the
+        unknown sender of new mail ``msg_dict`` (``declared``: the language tags the mail
+        declares, see ``tools.mail_language.declared_languages``): the hook to extend per
+        contact, whether ``message_new`` creates it or a fetched batch does
+        (``_batch_find_authors``). An existing contact is never changed.
+
+        The contact speaks the language the mail declares, else the one its text is
+        written in, when the database has that language installed; else it gets the
+        default language, as any new contact. Installed languages are cached
+        (``res.lang.get_installed``): no query per mail.
+        """
+        installed = [code for code, _name in self.env["res.lang"].get_installed()]
+        if len(installed) < 2:  # the default is the only language there is
+            return {}
+        lang = mail_language(msg_dict.get("body"), declared, installed)
+        return {"lang": lang} if lang else {}
 
     def message_update(self, msg_dict, update_vals=None):
         if doubt := self._mail_ticket_unverified_reason(self.id):
@@ -1373,7 +1411,16 @@ class MailTicket(models.Model):
         options = {"avoid_alias": False, "ban_emails": aliases}
         if new:
             senders = [mail.msg_dict["email_from"] for mail in new]
-            found = Thread._partner_find_from_emails({Thread: senders}, no_create=False, **options)
+            contacts = {}  # a sender of several mails: the first one's values
+            for mail in new:
+                key = contact_key(mail.msg_dict["email_from"])
+                if key not in contacts:
+                    contacts[key] = self._mail_ticket_new_contact_values(
+                        mail.msg_dict, declared_languages(mail.message)
+                    )
+            found = Thread._partner_find_from_emails(
+                {Thread: senders}, no_create=False, additional_values=contacts, **options
+            )
             found = found[False]
             known = set(found.mapped("email_normalized"))
             copied = {

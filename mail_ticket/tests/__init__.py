@@ -2,6 +2,7 @@ from . import (
     test_assignment,
     test_batch_gateway,
     test_conversation,
+    test_customer_language,
     test_faults,
     test_fetchmail,
     test_first_run,
