@@ -80,6 +80,13 @@ def main():
         else:
             server = env["fetchmail.server"].create(imap_vals)
         server.button_confirm_login()  # activates its own job, every minute by default
+        # the first customers write German: with German installed, a German mail's new
+        # contact speaks German and gets the German acknowledgement
+        if not env["res.lang"]._get_code("de_DE"):
+            env["res.lang"]._activate_lang("de_DE")
+            env["ir.module.module"].search([("state", "=", "installed")])._update_translations(
+                "de_DE"
+            )
     print(f"demo mailbox {args.login} on 127.0.0.1:{args.imap_port} feeds tickets")
     return 0
 
