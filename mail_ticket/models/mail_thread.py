@@ -6,7 +6,7 @@ from odoo import api, models
 from ..tools.mail_language import declared_languages
 from ..tools.mail_repair import parse_headers_once, repair_message
 from ..tools.mail_trust import remember_from
-from .mail_ticket import one_line
+from ..tools.ticket_reference import one_line
 
 _logger = logging.getLogger(__name__)
 

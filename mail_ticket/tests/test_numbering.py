@@ -2,7 +2,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.mail_ticket.models.mail_ticket import split_number
+from odoo.addons.mail_ticket.tools.ticket_reference import split_number
 
 from .common import MailTicketCommon
 
