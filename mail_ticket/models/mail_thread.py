@@ -76,7 +76,6 @@ class MailThread(models.AbstractModel):
                 mail_ticket_server_id=self.env.context.get("default_fetchmail_server_id"),
                 mail_ticket_automated=automated,
                 mail_ticket_declared_languages=declared_languages(message),
-                mail_ticket_sender=sender,
                 mail_ticket_unverified=unverified,
                 mail_ticket_forward=not automated
                 and Ticket._mail_ticket_agent_forward(message, routes, sender, unverified),

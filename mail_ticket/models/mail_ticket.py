@@ -668,13 +668,8 @@ class MailTicket(models.Model):
             and subtype_id == comment_subtype_id
             and not deferred
         ):
-            self._add_comment(message, is_from_email=message_type == "email")
+            self._mail_ticket_add_comments(message, is_from_email=message_type == "email")
         return super()._message_post_after_hook(message, msg_vals)
-
-    def _add_comment(self, message, is_from_email):
-        """Mirror a message of the customer conversation as a comment."""
-        self.ensure_one()
-        self._mail_ticket_add_comments(message, is_from_email)
 
     @api.model
     def _mail_ticket_add_comments(self, messages, is_from_email=True):

@@ -419,7 +419,6 @@ class MailTicket(models.Model):
                 attachments_mime_plainxml=True,
                 mail_create_nosubscribe=True,
                 mail_create_nolog=True,
-                mail_ticket_sender=mail.sender,
                 mail_ticket_automated=False,
                 mail_ticket_unverified=(),
                 mail_ticket_forward=False,

@@ -138,11 +138,6 @@ class MailTicketInbound(models.Model):
     # RAW SOURCE
     # ------------------------------------------------------------
 
-    def _store_raw(self, raw):
-        """Keep the mail as fetched (bytes), as the attachment of field ``raw_source``."""
-        self.ensure_one()
-        self.sudo().write({"raw_source": base64.b64encode(raw), "date_raw_source_removed": False})
-
     def _stored_raw(self):
         """The kept raw source (bytes), or None."""
         self.ensure_one()

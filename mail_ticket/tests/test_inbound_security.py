@@ -94,11 +94,10 @@ class TestInboundSecurity(MailTicketCommon):
                 "attempts": 1,
                 "error": "OperationalError: the database was down",
                 "date_processed": fields.Datetime.now(),
+                **({"raw_source": base64.b64encode(raw)} if raw else {}),
                 **vals,
             }
         )
-        if raw:
-            inbound._store_raw(raw)
         return inbound
 
     def _attachment_of(self, inbound):
