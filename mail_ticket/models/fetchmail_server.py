@@ -150,6 +150,15 @@ class FetchmailServer(models.Model):
         help="How often this mailbox is read, by its own scheduled action: an idle mailbox "
         "costs one IMAP command per run.",
     )
+    ticket_idle = fields.Boolean(
+        string="Instant (IMAP IDLE)",
+        default=True,
+        help="Keep a connection open on the folder (IMAP IDLE): the server announces each "
+        "new mail at once and its scheduled fetch runs within seconds, the polling above "
+        "staying the safety net. Needs the push listener of the Odoo server (mail_ticket "
+        "among its server-wide modules, or the mail_ticket_idle command). Turned off by "
+        "Test & Confirm when the server does not announce IDLE.",
+    )
     ticket_cron_id = fields.Many2one(
         "ir.cron",
         string="Scheduled Fetch",
@@ -337,7 +346,10 @@ class FetchmailServer(models.Model):
         for server in self._ticket_imap_servers():
             connection = server._connect__(allow_archived=True)
             try:
-                ImapMailbox(connection, server.ticket_folder).select()
+                mailbox = ImapMailbox(connection, server.ticket_folder)
+                mailbox.select()
+                if server.ticket_idle and "IDLE" not in mailbox.authenticated_capabilities():
+                    server.ticket_idle = False  # polling only: the server cannot push
             except IMAP4.error as error:
                 raise UserError(
                     self.env._(
