@@ -263,3 +263,26 @@ def test_two_listeners_hold_each_mailbox_once(
         push(odoo_db, accounts[server_id], server_id)
     with odoo_db.env() as env:
         assert [len(tickets(env, server_id)) for server_id in server_ids] == [2, 2]
+
+
+@pytest.mark.parametrize("login", ["password from the configuration", "gmail xoauth2"])
+def test_push_logs_in_as_the_fetch_does(
+    odoo_db, ticket_server, imap_account, oauth_tokens, odoo_processes, monkeypatch, login
+):
+    if login == "gmail xoauth2":  # over IMAPS, as the providers require
+        vals = {
+            "server_type": "gmail",
+            "is_ssl": True,
+            "port": imap_account.imaps_port,
+            "password": False,
+            "google_gmail_refresh_token": "unused while the access token is valid",
+            "google_gmail_access_token": oauth_tokens.issue(imap_account.login),
+            "google_gmail_access_token_expiration": int(time.time()) + 86400,
+        }
+    else:
+        monkeypatch.setenv("MAIL_TICKET_PASSWORD_IDLE_SUPPORT", imap_account.password)
+        vals = {"ticket_secret_key": "idle_support"}
+    odoo = odoo_processes("odoo", listener=True)  # inherits the environment variable
+    server_id = ticket_server(ticket_fetch_interval=HOUR, **vals)
+    wait_connected(odoo_db, server_id, holder=odoo.pid)
+    push(odoo_db, imap_account, server_id)

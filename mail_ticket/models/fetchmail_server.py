@@ -248,6 +248,7 @@ class FetchmailServer(models.Model):
             if not server.ticket_reply_to:
                 server.ticket_reply_to = tools.email_normalize(server.user) or False
 
+    @api.depends("ticket_idle")
     def _compute_ticket_idle_state(self):
         sessions = {
             session.server_id: session
