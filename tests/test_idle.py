@@ -34,7 +34,7 @@ class OdooProcess:
     """``odoo-bin`` on the end-to-end database: a server (``--no-http``, one cron
     thread), or the ``mail_ticket_idle`` command; its log in ``log``."""
 
-    def __init__(self, dbname, log, *, listener=False, command=None):
+    def __init__(self, dbname, log, *, listener=False, command=None, workers=0):
         addons = config["addons_path"]
         addons = addons if isinstance(addons, str) else ",".join(addons)
         options = [
@@ -53,7 +53,7 @@ class OdooProcess:
             load = "base,web,mail_ticket" if listener else "base,web"
             self.argv = [
                 sys.executable, "-m", "odoo", *options,
-                "--no-http", "--max-cron-threads=1", f"--load={load}",
+                "--no-http", "--max-cron-threads=1", f"--load={load}", f"--workers={workers}",
             ]  # fmt: skip
         self.log = log
         self.process = None
@@ -285,4 +285,17 @@ def test_push_logs_in_as_the_fetch_does(
     odoo = odoo_processes("odoo", listener=True)  # inherits the environment variable
     server_id = ticket_server(ticket_fetch_interval=HOUR, **vals)
     wait_connected(odoo_db, server_id, holder=odoo.pid)
+    push(odoo_db, imap_account, server_id)
+
+
+def test_prefork_server_holds_the_mailboxes_in_one_worker(
+    odoo_db, ticket_server, imap_account, dovecot, odoo_processes
+):
+    odoo = odoo_processes("odoo", listener=True, workers=2)
+    server_id = ticket_server(ticket_fetch_interval=HOUR)
+    wait_connected(odoo_db, server_id)
+    _state, holder = mailbox_state(odoo_db, server_id)
+    workers = {child.pid for child in psutil.Process(odoo.pid).children()}
+    assert int(holder.rpartition(":")[2]) in workers, "a worker of its own, not the master"
+    assert odoo.imap_connections(dovecot.port) == 1, "not one per worker"
     push(odoo_db, imap_account, server_id)
