@@ -329,9 +329,7 @@ class IdleListener:
                 self._reload(database)
             if database.lock_retry_at is not None and now >= database.lock_retry_at:
                 database.lock_retry_at = None
-                for mailbox in list(database.mailboxes.values()):
-                    if not mailbox.locked:
-                        self._lock(mailbox)
+                self._lock(database, [m for m in database.mailboxes.values() if not m.locked])
             for mailbox in list(database.mailboxes.values()):
                 if mailbox.state == "waiting" and now >= mailbox.retry_at:
                     self._connect(mailbox)
@@ -455,31 +453,42 @@ class IdleListener:
         for server_id, mailbox in list(database.mailboxes.items()):
             if wanted.get(server_id) != mailbox.signature:
                 self._drop(mailbox)
-        for server_id, signature in wanted.items():
-            if server_id not in database.mailboxes:
-                mailbox = database.mailboxes[server_id] = Mailbox(database, server_id, signature)
-                self._lock(mailbox)
+        new = [
+            Mailbox(database, server_id, signature)
+            for server_id, signature in wanted.items()
+            if server_id not in database.mailboxes
+        ]
+        database.mailboxes.update((mailbox.server_id, mailbox) for mailbox in new)
+        self._lock(database, new)
         if database.reload_again:
             database.reload_again = False
             self._reload(database)
 
     # ------------------------------------------------------------ locks
 
-    def _lock(self, mailbox):
-        database = mailbox.database
+    def _lock(self, database, mailboxes):
+        """Take the advisory locks of ``mailboxes`` that nobody holds (one query), and
+        connect to those; try the others again in ``lock_retry`` seconds."""
+        if not mailboxes:
+            return
         try:
             with database.pg.cursor() as cr:
-                cr.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_KEY, mailbox.server_id))
-                mailbox.locked = cr.fetchone()[0]
+                cr.execute(
+                    "SELECT id FROM unnest(%s) AS id WHERE pg_try_advisory_lock(%s, id)",
+                    ([mailbox.server_id for mailbox in mailboxes], LOCK_KEY),
+                )
+                locked = {server_id for (server_id,) in cr.fetchall()}
         except psycopg2.Error as error:
             self._lost_pg(database, error)
             return
-        if mailbox.locked:
-            _logger.info(
-                "mail_ticket push: holding mailbox %s of %s", mailbox.server_id, database.name
-            )
-            self._connect(mailbox)
-        elif database.lock_retry_at is None:
+        for mailbox in mailboxes:
+            mailbox.locked = mailbox.server_id in locked
+            if mailbox.locked:
+                _logger.info(
+                    "mail_ticket push: holding mailbox %s of %s", mailbox.server_id, database.name
+                )
+                self._connect(mailbox)
+        if len(locked) < len(mailboxes) and database.lock_retry_at is None:
             database.lock_retry_at = time.monotonic() + self.settings["lock_retry"]
 
     def _unlock(self, mailbox):
