@@ -16,6 +16,7 @@ import time
 import uuid
 
 import psutil
+import psycopg2
 import pytest
 from odoo_env import make_mail
 
@@ -299,3 +300,48 @@ def test_prefork_server_holds_the_mailboxes_in_one_worker(
     assert int(holder.rpartition(":")[2]) in workers, "a worker of its own, not the master"
     assert odoo.imap_connections(dovecot.port) == 1, "not one per worker"
     push(odoo_db, imap_account, server_id)
+
+
+def test_listener_follows_the_mailbox_settings(
+    odoo_db, ticket_server, imap_account, dovecot, odoo_processes
+):
+    odoo = odoo_processes("odoo", listener=True)
+    server_id = ticket_server(ticket_fetch_interval=HOUR)
+    wait_connected(odoo_db, server_id, holder=odoo.pid)
+
+    def write(vals):
+        # as Odoo retries a request that a running fetch (writing the server) outran
+        for _attempt in range(10):
+            with contextlib.suppress(psycopg2.errors.SerializationFailure):
+                with odoo_db.env() as env:
+                    env["fetchmail.server"].browse(server_id).write(vals)
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"cannot write {vals}")
+
+    def connections(count):
+        return odoo_db.wait_for(
+            lambda env: odoo.imap_connections(dovecot.port) == count, timeout=WAIT
+        )
+
+    assert connections(1)
+    write({"active": False})
+    assert connections(0), "an archived mailbox is let go"
+    write({"active": True})
+    wait_connected(odoo_db, server_id, holder=odoo.pid)
+    write({"ticket_idle": False})
+    assert connections(0), "polling only"
+    assert mailbox_state(odoo_db, server_id) == ("off", False)
+    write({"ticket_idle": True})
+    wait_connected(odoo_db, server_id, holder=odoo.pid)
+    write({"ticket_folder": "Support"})  # the listener follows it to the new folder
+    imap_account.append(make_mail("Ordner angelegt"), folder="Support")
+    assert connections(1)
+    push_folder = f"Anderer Ordner {uuid.uuid4().hex[:8]}"
+    imap_account.append(make_mail(push_folder), folder="Support")
+    assert odoo_db.wait_for(
+        lambda env: push_folder in tickets(env, server_id).mapped("name"), timeout=WAIT
+    )
+    with odoo_db.env() as env:
+        env["fetchmail.server"].browse(server_id).unlink()
+    assert connections(0), "a deleted mailbox is let go"
