@@ -196,10 +196,14 @@ class Bench:
         account.append(raw)
         return started
 
-    def latencies(self, mails, accounts, gap=(0.3, 2.5)):
+    def latencies(self, mails, accounts, gap=(0.3, 2.5), events=None):
+        """Delays of ``mails`` appended at random intervals; ``events`` maps a mail's
+        index to what happens just before it is appended (a process killed)."""
         sent = {}
-        for _i in range(mails):
+        for i in range(mails):
             time.sleep(random.uniform(*gap))
+            if events and i in events:
+                events[i]()
             _server_id, account = random.choice(accounts)
             subject = f"Bench {uuid.uuid4().hex[:12]}"
             sent[subject] = self.append(account, subject)
@@ -266,10 +270,10 @@ class Bench:
             results["server"] = self.server_delay(dovecot)
             print(f"IMAP server alone: {self.summary(results['server'])}", flush=True)
             self.add_mailboxes(dovecot, 1)
-            self.start(
-                "cron", odoo_cmd(args, "--no-http", "--max-cron-threads=2", "--load=base,web")
-            )
-            listener = self.start("listener", odoo_cmd(args, command="mail_ticket_idle"))
+            cron_argv = odoo_cmd(args, "--no-http", "--max-cron-threads=2", "--load=base,web")
+            listener_argv = odoo_cmd(args, command="mail_ticket_idle")
+            cron = self.start("cron", cron_argv)
+            listener = self.start("listener", listener_argv)
             watcher = threading.Thread(target=self.watch, daemon=True)
             watcher.start()
             try:
@@ -311,6 +315,27 @@ class Bench:
                     restarted - stopped,
                 )
                 print(f"after the Dovecot restart: {results['restart']}", flush=True)
+
+                def kill(name, process, argv):
+                    def event():
+                        process.kill()  # SIGKILL, mid-run
+                        process.wait()
+                        print(f"killed {name}, started it again", flush=True)
+                        self.start(f"{name}-again", argv)
+
+                    return event
+
+                time.sleep(5)
+                third = args.mails_kill // 3
+                results["kills"] = self.latencies(
+                    args.mails_kill,
+                    self.accounts,
+                    events={
+                        third: kill("listener", listener, listener_argv),
+                        2 * third: kill("cron", cron, cron_argv),
+                    },
+                )
+                print(f"with kills: {self.summary(results['kills'][0])}", flush=True)
                 results["duplicates"] = self.duplicates()
             finally:
                 self.stop.set()
@@ -417,7 +442,22 @@ def report(args, results, path):
         "what arrived while it was away.",
         "",
     ]
-    path.write_text("\n".join(lines))
+    delays, lost = results["kills"]
+    lines += [
+        "## Processes killed mid-run",
+        "",
+        f"{len(delays) + len(lost)} more mails over the 50 mailboxes; before mail "
+        f"{args.mails_kill // 3 + 1} the listener is killed (SIGKILL) and started again, "
+        f"before mail {2 * (args.mails_kill // 3) + 1} the cron-only Odoo is. A mail "
+        "that arrives while nobody listens is fetched when the new listener connects "
+        "(each connection triggers a fetch), or by the restarted cron workers.",
+        "",
+        "| Mails | lost | duplicated (whole run) | p50 | max |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {len(delays) + len(lost)} | {len(lost)} | {results['duplicates']} | "
+        f"{statistics.median(delays):.2f} s | {max(delays):.2f} s |",
+    ]
+    path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
 def main():
@@ -429,6 +469,7 @@ def main():
     parser.add_argument("--db-port", default=os.environ.get("PGPORT", ""))
     parser.add_argument("--mails", type=int, default=40, help="mails with 1 mailbox")
     parser.add_argument("--mails-50", type=int, default=100, help="mails with 50 mailboxes")
+    parser.add_argument("--mails-kill", type=int, default=30, help="mails while processes die")
     parser.add_argument("--idle-seconds", type=float, default=60)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--note", default="")

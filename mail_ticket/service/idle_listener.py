@@ -15,10 +15,10 @@ Shape:
   only the one holding a mailbox's lock (``pg_try_advisory_lock``) connects to it, the
   others try again every ``lock_retry`` seconds and take over when the holder stops
   (its session ends, PostgreSQL releases its locks);
-* what blocks runs in a small pool of worker threads, each in a short transaction of
-  its own: the login (the server's own ``_connect__``: passwords from the
-  configuration, XOAUTH2 tokens refreshed), the mailbox list, the cron trigger and the
-  connection state shown on the mailbox;
+* what blocks runs in small pools of worker threads (logins in a pool of their own),
+  each in a short transaction of its own: the login (the server's own ``_connect__``:
+  passwords from the configuration, XOAUTH2 tokens refreshed), the mailbox list, the
+  cron trigger and the connection state shown on the mailbox;
 * while nothing happens, it sleeps in ``select()`` and sends no database query; it
   renews IDLE (``DONE``, then ``IDLE`` again) every ``renew`` seconds, before the
   servers end it (Gmail after 29 minutes), reconnects with exponential backoff after
@@ -224,7 +224,10 @@ class IdleListener:
         self.settings = {name: setting(name) for name in DEFAULTS}
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.selector = selectors.DefaultSelector()
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="mail_ticket_idle")
+        # logins apart: a mail server that does not answer keeps a login waiting for up
+        # to a minute, and must not hold back the triggers of the others
+        self.pool = ThreadPoolExecutor(2, thread_name_prefix="mail_ticket_idle_db")
+        self.login_pool = ThreadPoolExecutor(workers, thread_name_prefix="mail_ticket_idle_login")
         self.results = queue.SimpleQueue()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -297,6 +300,7 @@ class IdleListener:
         for database in self.databases.values():
             self._close_pg(database)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.login_pool.shutdown(wait=False, cancel_futures=True)
         self.selector.close()
         os.close(self.wake_r)
         os.close(self.wake_w)
@@ -305,14 +309,14 @@ class IdleListener:
         with contextlib.suppress(OSError):
             os.write(self.wake_w, b".")
 
-    def _submit(self, callback, function, *args):
+    def _submit(self, callback, function, *args, pool=None):
         """Run ``function`` in a worker thread, then ``callback(future)`` in the loop."""
 
         def done(future):
             self.results.put((callback, future))
             self._wake()
 
-        self.pool.submit(function, *args).add_done_callback(done)
+        (pool or self.pool).submit(function, *args).add_done_callback(done)
 
     # ------------------------------------------------------------ timers
 
@@ -519,6 +523,7 @@ class IdleListener:
             lambda future: self._connected(mailbox, future),
             self._job_connect,
             mailbox,
+            pool=self.login_pool,
         )
 
     def _job_connect(self, mailbox):

@@ -64,6 +64,24 @@ class WorkerMailTicketIdle(server.Worker):
 
 _thread = None
 _listener = None
+_stopping = threading.Event()
+RESTART_DELAY = 10  # after the listener of the threaded server failed
+
+
+def run_threaded():
+    """The threaded server's listener thread: a listener that fails is replaced (the
+    prefork master respawns its worker, systemd the command)."""
+    global _listener  # one listener per process
+    while not _stopping.is_set():
+        _listener = IdleListener()
+        try:
+            _listener.run()
+        except Exception:  # logged by the listener
+            _stopping.wait(RESTART_DELAY)
+        else:
+            return
+
+
 _orig_threaded_start = server.ThreadedServer.start
 _orig_threaded_stop = server.ThreadedServer.stop
 _orig_prefork_init = server.PreforkServer.__init__
@@ -72,19 +90,20 @@ _orig_prefork_worker_pop = server.PreforkServer.worker_pop
 
 
 def threaded_start(self, *args, **kwargs):
-    global _thread, _listener  # one listener per process
+    global _thread  # one listener per process
     res = _orig_threaded_start(self, *args, **kwargs)
     stop = kwargs.get("stop", args[0] if args else False)
     if listener_enabled() and not stop and _thread is None:
         _logger.info("starting the mail_ticket push listener (threaded server)")
-        _listener = IdleListener()
-        _thread = threading.Thread(target=_listener.run, name="mail_ticket_idle", daemon=True)
+        _stopping.clear()
+        _thread = threading.Thread(target=run_threaded, name="mail_ticket_idle", daemon=True)
         _thread.start()
     return res
 
 
 def threaded_stop(self):
     global _thread, _listener
+    _stopping.set()
     if _listener:
         _listener.stop()
     res = _orig_threaded_stop(self)
