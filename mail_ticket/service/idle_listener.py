@@ -271,7 +271,7 @@ class IdleListener:
                         pass
             elif isinstance(key.data, Database):
                 self._on_notify(key.data)
-            elif not key.data.closed:
+            elif not key.data.closed and key.data.sock is not None:
                 self._on_readable(key.data)
         while True:
             try:
@@ -340,9 +340,9 @@ class IdleListener:
                 elif mailbox.deadline is not None and now >= mailbox.deadline:
                     self._lost(mailbox, "the IMAP server did not answer in time")
                 elif mailbox.state == "idle" and now >= mailbox.renew_at:
-                    self._send(mailbox, b"DONE\r\n")
                     mailbox.state = "done_sent"
                     mailbox.deadline = now + self.settings["timeout"]
+                    self._send(mailbox, b"DONE\r\n")  # on failure: lost, to be retried
 
     def _next_timer(self, now):
         moments = [self.db_scan_at]
