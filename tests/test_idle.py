@@ -309,15 +309,18 @@ def test_listener_follows_the_mailbox_settings(
     server_id = ticket_server(ticket_fetch_interval=HOUR)
     wait_connected(odoo_db, server_id, holder=odoo.pid)
 
-    def write(vals):
+    def change(action):
         # as Odoo retries a request that a running fetch (writing the server) outran
         for _attempt in range(10):
             with contextlib.suppress(psycopg2.errors.SerializationFailure):
                 with odoo_db.env() as env:
-                    env["fetchmail.server"].browse(server_id).write(vals)
+                    action(env["fetchmail.server"].browse(server_id))
                 return
             time.sleep(0.5)
-        raise AssertionError(f"cannot write {vals}")
+        raise AssertionError("the mail server stays locked")
+
+    def write(vals):
+        change(lambda server: server.write(vals))
 
     def connections(count):
         return odoo_db.wait_for(
@@ -342,6 +345,5 @@ def test_listener_follows_the_mailbox_settings(
     assert odoo_db.wait_for(
         lambda env: push_folder in tickets(env, server_id).mapped("name"), timeout=WAIT
     )
-    with odoo_db.env() as env:
-        env["fetchmail.server"].browse(server_id).unlink()
+    change(lambda server: server.unlink())
     assert connections(0), "a deleted mailbox is let go"

@@ -16,6 +16,7 @@ from odoo.addons.mail.models.fetchmail import MAIL_SERVER_DEACTIVATE_TIME, MAIL_
 
 from ..service.idle_listener import CHANNEL as IDLE_CHANNEL
 from ..service.idle_listener import LOCK_KEY as IDLE_LOCK_KEY
+from ..service.idle_listener import MESSAGES as IDLE_MESSAGES
 from ..tools.imap_mailbox import ImapMailbox
 from ..tools.mailbox_ingestion import IngestionResult, MailboxIngestion
 from .mail_ticket import TICKET_PRIORITIES
@@ -279,7 +280,10 @@ class FetchmailServer(models.Model):
             server.ticket_idle_date_connected = live and session.date_connected
             server.ticket_idle_date_event = session.date_event if session else False
             server.ticket_idle_holder = live and session.holder
-            server.ticket_idle_error = live and session.error
+            error = live and session.error
+            if error in IDLE_MESSAGES:  # the listener's own, translated
+                error = str(IDLE_MESSAGES[error])
+            server.ticket_idle_error = error
 
     def _compute_ticket_failed_count(self):
         counts = dict(

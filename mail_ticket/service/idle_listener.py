@@ -48,6 +48,7 @@ import psycopg2.sql
 from odoo import SUPERUSER_ID, api, sql_db
 from odoo.modules.registry import Registry
 from odoo.tools import config
+from odoo.tools.translate import LazyTranslate
 
 from ..tools.imap_mailbox import ImapMailbox
 
@@ -62,6 +63,16 @@ DEFAULTS = {
     "backoff_max": 120,  # longest wait between two connection attempts
     "timeout": 30,  # for a login and for an answer of the IMAP server
     "db_scan": 600,  # look again for databases with mail_ticket (without db_name)
+}
+_lt = LazyTranslate(__name__)
+#: the listener's own failures, stored by key on the push connection, translated when shown
+MESSAGES = {
+    "closed": _lt("The mail server closed the connection."),
+    "no_answer": _lt("The mail server did not answer in time."),
+    "not_announced": _lt(
+        "The mail server does not announce IDLE: the mailbox is read at its interval only."
+    ),
+    "too_long": _lt("The mail server sent a response longer than 1 MB."),
 }
 LINE_LIMIT = 1 << 20  # an untagged response longer than that ends the connection
 _LITERAL_RE = re.compile(rb"\{(\d+)\+?\}$")
@@ -109,7 +120,7 @@ class LineReader:
     def feed(self, data):
         self.buffer += data
         if len(self.buffer) > LINE_LIMIT:
-            raise OSError("IMAP response too long")
+            raise OSError("too_long")
 
     def pop(self):
         """The next complete response, or None."""
@@ -150,7 +161,7 @@ def open_idle(registry, server_id, timeout):
     try:
         mailbox = ImapMailbox(connection, folder)
         if "IDLE" not in mailbox.authenticated_capabilities():
-            raise IdleUnsupportedError("the IMAP server does not announce IDLE")
+            raise IdleUnsupportedError("not_announced")
         mailbox.select()
         sock = connection.sock
         sock.settimeout(timeout)
@@ -161,7 +172,7 @@ def open_idle(registry, server_id, timeout):
             if line is None:
                 data = sock.recv(65536)
                 if not data:
-                    raise OSError("connection closed by the IMAP server")
+                    raise OSError("closed")
                 reader.feed(data)
                 continue
             if line.startswith(b"+"):
@@ -338,7 +349,7 @@ class IdleListener:
                 if mailbox.state == "waiting" and now >= mailbox.retry_at:
                     self._connect(mailbox)
                 elif mailbox.deadline is not None and now >= mailbox.deadline:
-                    self._lost(mailbox, "the IMAP server did not answer in time")
+                    self._lost(mailbox, "no_answer")
                 elif mailbox.state == "idle" and now >= mailbox.renew_at:
                     mailbox.state = "done_sent"
                     mailbox.deadline = now + self.settings["timeout"]
@@ -615,7 +626,7 @@ class IdleListener:
                 except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                     break
                 if not data:
-                    raise OSError("connection closed by the IMAP server")
+                    raise OSError("closed")
                 mailbox.reader.feed(data)
                 if not isinstance(sock, ssl.SSLSocket) and len(data) < 65536:
                     break

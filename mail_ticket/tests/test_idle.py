@@ -129,6 +129,11 @@ class TestIdleState(MailTicketCommon):
                 (self.server.ticket_idle_state, self.server.ticket_idle_error),
                 ("reconnecting", "refused"),
             )
+            self.server._ticket_idle_record("reconnecting", "odoo-1:42", error="no_answer")
+            self.server.invalidate_recordset()
+            self.assertEqual(
+                self.server.ticket_idle_error, "The mail server did not answer in time."
+            )
             self.server.ticket_idle = False
             self.assertEqual(self.server.ticket_idle_state, "off")
         finally:
