@@ -709,9 +709,10 @@ class FetchmailServer(models.Model):
             self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
         return result
 
-    def _ticket_fetch_trigger(self):
+    def _ticket_fetch_trigger(self, last_run):
         """What started this fetch: ``(trigger, push announcements counted so far)``. A
-        run of the mailbox's job after the listener counted new mail is the push's."""
+        run of the mailbox's job after the listener counted new mail (since ``last_run``,
+        the mailbox's latest run) is the push's."""
         events = (
             self.env["mail.ticket.idle.session"]
             .sudo()
@@ -720,10 +721,7 @@ class FetchmailServer(models.Model):
         )
         if not self.env.context.get("cron_id"):
             return "manual", events
-        last = (
-            self.env["mail.ticket.fetch.run"].sudo().search([("server_id", "=", self.id)], limit=1)
-        )
-        return ("push" if events > last.idle_event_count else "cron"), events
+        return ("push" if events > last_run.idle_event_count else "cron"), events
 
     def _ticket_record_run(self, result, duration):
         """Add the run to the fetch history; an empty run (nothing read, retried or left,
@@ -746,21 +744,19 @@ class FetchmailServer(models.Model):
             result.left,
             " (idle)" if result.idle else "",
         )
-        trigger, events = self._ticket_fetch_trigger()
-        if result.is_empty:
-            # a run that found nothing to do counts on the row before it, unless that
-            # one failed or was started otherwise: the history grows with the runs that
-            # did something
-            last = Run.search([("server_id", "=", self.id)], limit=1)
-            if last and not last.error and last.trigger == trigger:
-                last.write(
-                    {
-                        "check_count": last.check_count + 1,
-                        "date_last_check": fields.Datetime.now(),
-                        "idle_event_count": events,
-                    }
-                )
-                return last
+        last = Run.search([("server_id", "=", self.id)], limit=1)
+        trigger, events = self._ticket_fetch_trigger(last)
+        # a run that found nothing to do counts on the row before it, unless that one
+        # failed or was started otherwise: the history grows with the runs that did something
+        if result.is_empty and last and not last.error and last.trigger == trigger:
+            last.write(
+                {
+                    "check_count": last.check_count + 1,
+                    "date_last_check": fields.Datetime.now(),
+                    "idle_event_count": events,
+                }
+            )
+            return last
         return Run.create(
             {
                 "server_id": self.id,

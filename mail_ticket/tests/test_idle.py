@@ -154,11 +154,14 @@ class TestIdleState(MailTicketCommon):
         self.assertTrue(session.date_event)
 
     def test_fetch_runs_tell_what_started_them(self):
-        self.assertEqual(self.server._ticket_fetch_trigger(), ("manual", 0))
+        no_run = self.env["mail.ticket.fetch.run"]
+        self.assertEqual(self.server._ticket_fetch_trigger(no_run), ("manual", 0))
         server = self.server.with_context(cron_id=self.server.ticket_cron_id.id)
-        self.assertEqual(server._ticket_fetch_trigger(), ("cron", 0))
+        self.assertEqual(server._ticket_fetch_trigger(no_run), ("cron", 0))
         self.server._ticket_idle_record("connected", "odoo-1:42", event=True)
-        self.assertEqual(server._ticket_fetch_trigger(), ("push", 1))
+        self.assertEqual(server._ticket_fetch_trigger(no_run), ("push", 1))
+        pushed = no_run.create({"server_id": self.server.id, "idle_event_count": 1})
+        self.assertEqual(server._ticket_fetch_trigger(pushed), ("cron", 1), "already fetched")
 
 
 @tagged("mail_ticket")
