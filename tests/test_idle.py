@@ -167,6 +167,18 @@ def test_push_opens_the_ticket_while_polling_is_hourly(
     time.sleep(6)
     second = push(odoo_db, imap_account, server_id)
 
+    # the run's history row is committed just after the tickets it made
+    assert odoo_db.wait_for(
+        lambda env: (
+            sum(
+                env["fetchmail.server"]
+                .browse(server_id)
+                .ticket_fetch_run_ids.mapped("created_count")
+            )
+            == 2
+        ),
+        timeout=WAIT,
+    )
     with odoo_db.env() as env:
         server = env["fetchmail.server"].browse(server_id)
         assert tickets(env, server_id).mapped("name") == [first, second]
@@ -174,7 +186,9 @@ def test_push_opens_the_ticket_while_polling_is_hourly(
         # the fetch history tells the run the push started (the first mail may have been
         # caught by the run that followed the connection)
         last_run = server.ticket_fetch_run_ids.filtered("created_count")[:1]
-        assert last_run.trigger == "push", server.ticket_fetch_run_ids.read(["trigger"])
+        assert last_run.trigger == "push", server.ticket_fetch_run_ids.read(
+            ["trigger", "created_count"]
+        )
 
 
 def test_listener_killed_and_restarted(odoo_db, ticket_server, imap_account, odoo_processes):
