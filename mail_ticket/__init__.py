@@ -1,4 +1,4 @@
-from . import controllers, models, tools, wizard
+from . import controllers, models, service, tools, wizard
 
 
 def uninstall_hook(env):

@@ -7,6 +7,7 @@ from . import (
     mail_ticket_comment,
     mail_ticket_fetch_run,
     mail_ticket_gateway,
+    mail_ticket_idle_session,
     mail_ticket_inbound,
     mail_ticket_inbound_attempt,
     mail_ticket_stage,

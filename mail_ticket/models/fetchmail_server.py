@@ -1,3 +1,4 @@
+import hashlib
 import logging
 import os
 import re
@@ -9,26 +10,45 @@ from itertools import groupby
 from odoo import SUPERUSER_ID, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Command
-from odoo.tools import config, exception_to_unicode
+from odoo.tools import SQL, config, exception_to_unicode
 
 from odoo.addons.mail.models.fetchmail import MAIL_SERVER_DEACTIVATE_TIME, MAIL_SERVER_DOMAIN
 
+from ..service.idle_listener import CHANNEL as IDLE_CHANNEL
+from ..service.idle_listener import LOCK_KEY as IDLE_LOCK_KEY
+from ..service.idle_listener import MESSAGES as IDLE_MESSAGES
 from ..tools.imap_mailbox import ImapMailbox
 from ..tools.mailbox_ingestion import IngestionResult, MailboxIngestion
 from .mail_ticket import TICKET_PRIORITIES
 
 _logger = logging.getLogger(__name__)
 
+# server types of Odoo's microsoft_outlook and google_gmail: IMAP with an OAuth access token
+OAUTH_SERVER_TYPES = ("outlook", "gmail")
 MANUAL_FETCH_LIMIT = 500  # "Fetch Now" leaves the rest to the cron
 # what a ticket mailbox's own scheduled action follows
 CRON_FIELDS = {"active", "state", "name", "object_id", "server_type", "ticket_fetch_interval"}
+# what the push listener's connection to a mailbox follows
+IDLE_FIELDS = {
+    "active",
+    "state",
+    "server_type",
+    "server",
+    "port",
+    "is_ssl",
+    "user",
+    "password",
+    "ticket_secret_key",
+    "ticket_folder",
+    "ticket_idle",
+    "object_id",
+}
+IMAP_SERVER_TYPES = ("imap", *OAUTH_SERVER_TYPES)
 # a mailbox's password kept out of the database, where operators keep secrets
 SECRET_KEY_RE = re.compile(r"[a-z0-9_]+")  # odoo.conf lowercases its option names
 SECRET_OPTION = "mail_ticket_password_{key}"  # in odoo.conf
 SECRET_ENVIRON = "MAIL_TICKET_PASSWORD_{KEY}"  # in the environment of the Odoo process
 DEFAULT_ALERT_MINUTES = 60  # a mailbox failing that long is reported
-# server types of Odoo's microsoft_outlook and google_gmail: IMAP with an OAuth access token
-OAUTH_SERVER_TYPES = ("outlook", "gmail")
 
 
 class FetchmailServer(models.Model):
@@ -150,6 +170,15 @@ class FetchmailServer(models.Model):
         help="How often this mailbox is read, by its own scheduled action: an idle mailbox "
         "costs one IMAP command per run.",
     )
+    ticket_idle = fields.Boolean(
+        string="Instant (IMAP IDLE)",
+        default=True,
+        help="Keep a connection open on the folder (IMAP IDLE): the server announces each "
+        "new mail at once and its scheduled fetch runs within seconds, the polling above "
+        "staying the safety net. Needs the push listener of the Odoo server (mail_ticket "
+        "among its server-wide modules, or the mail_ticket_idle command). Turned off by "
+        "Test & Confirm when the server does not announce IDLE.",
+    )
     ticket_cron_id = fields.Many2one(
         "ir.cron",
         string="Scheduled Fetch",
@@ -159,6 +188,35 @@ class FetchmailServer(models.Model):
         help="The scheduled action that reads this mailbox, on its own, so that Odoo's cron "
         "workers read several mailboxes at once. Active while the server is confirmed.",
     )
+    ticket_idle_state = fields.Selection(
+        [
+            ("off", "Off"),
+            ("waiting", "No listener"),
+            ("connected", "Connected"),
+            ("reconnecting", "Reconnecting"),
+            ("unsupported", "IDLE not supported"),
+        ],
+        string="Push",
+        compute="_compute_ticket_idle_state",
+        help="Whether a push listener holds this mailbox in IMAP IDLE. No listener: none "
+        "runs (mail_ticket is not among the server-wide modules of the Odoo servers and "
+        "the mail_ticket_idle command does not run), or it stopped; the polling still "
+        "reads the mailbox.",
+    )
+    ticket_idle_date_connected = fields.Datetime(
+        string="Connected Since", compute="_compute_ticket_idle_state"
+    )
+    ticket_idle_date_event = fields.Datetime(
+        string="Last New Mail",
+        compute="_compute_ticket_idle_state",
+        help="When the mail server last announced a new mail to the listener.",
+    )
+    ticket_idle_holder = fields.Char(
+        string="Held By",
+        compute="_compute_ticket_idle_state",
+        help="Host and process id of the listener.",
+    )
+    ticket_idle_error = fields.Text(string="Push Error", compute="_compute_ticket_idle_state")
     ticket_fetch_run_ids = fields.One2many(
         "mail.ticket.fetch.run", "server_id", string="Fetch History"
     )
@@ -190,6 +248,42 @@ class FetchmailServer(models.Model):
         for server in self:
             if not server.ticket_reply_to:
                 server.ticket_reply_to = tools.email_normalize(server.user) or False
+
+    @api.depends("ticket_idle")
+    def _compute_ticket_idle_state(self):
+        sessions = {
+            session.server_id: session
+            for session in self.env["mail.ticket.idle.session"]
+            .sudo()
+            .search([("server_id", "in", self.ids)])
+        }
+        # a session is live while its listener holds the mailbox's advisory lock: a
+        # listener killed leaves its last word behind, not its lock
+        held = set()
+        if sessions:
+            self.env.cr.execute(
+                SQL(
+                    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = %s AND objsubid = 2 AND objid = ANY(%s) AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                    IDLE_LOCK_KEY,
+                    [server.id for server in sessions],
+                )
+            )
+            held = {objid for (objid,) in self.env.cr.fetchall()}
+        for server in self:
+            session = sessions.get(server._origin)
+            live = session and session.server_id.id in held and session.state != "stopped"
+            server.ticket_idle_state = (
+                "off" if not server.ticket_idle else session.state if live else "waiting"
+            )
+            server.ticket_idle_date_connected = live and session.date_connected
+            server.ticket_idle_date_event = session.date_event if session else False
+            server.ticket_idle_holder = live and session.holder
+            error = live and session.error
+            if error in IDLE_MESSAGES:  # the listener's own, translated
+                error = str(IDLE_MESSAGES[error])
+            server.ticket_idle_error = error
 
     def _compute_ticket_failed_count(self):
         counts = dict(
@@ -261,6 +355,7 @@ class FetchmailServer(models.Model):
         vals_list = [self._ticket_drop_stored_password(vals) for vals in vals_list]
         servers = super().create(vals_list)
         servers._ticket_sync_cron()
+        servers._ticket_idle_notify()
         return servers
 
     def write(self, vals):
@@ -268,6 +363,8 @@ class FetchmailServer(models.Model):
         # as Odoo's _update_cron: not while fetching (the job of the mailbox is running)
         if vals.keys() & CRON_FIELDS and not self.env.context.get("fetchmail_cron_running"):
             self._ticket_sync_cron()
+        if vals.keys() & IDLE_FIELDS:
+            self._ticket_idle_notify()
         return res
 
     def unlink(self):
@@ -275,9 +372,18 @@ class FetchmailServer(models.Model):
         self.check_access("unlink")
         self.env["mail.ticket.inbound"].sudo().search([("server_id", "in", self.ids)]).unlink()
         crons = self.sudo().ticket_cron_id
+        self._ticket_idle_notify()
         res = super().unlink()
         self._ticket_unlink_crons(crons)
         return res
+
+    def _ticket_idle_notify(self):
+        """Tell the push listeners to read the mailbox list again (on commit: NOTIFY is
+        transactional)."""
+        if self:
+            self.env.cr.execute(
+                SQL("SELECT pg_notify(%s, %s)", IDLE_CHANNEL, ",".join(map(str, self.ids)))
+            )
 
     @api.model
     def _ticket_sync_all_crons(self):
@@ -337,7 +443,10 @@ class FetchmailServer(models.Model):
         for server in self._ticket_imap_servers():
             connection = server._connect__(allow_archived=True)
             try:
-                ImapMailbox(connection, server.ticket_folder).select()
+                mailbox = ImapMailbox(connection, server.ticket_folder)
+                mailbox.select()
+                if server.ticket_idle and "IDLE" not in mailbox.authenticated_capabilities():
+                    server.ticket_idle = False  # polling only: the server cannot push
             except IMAP4.error as error:
                 raise UserError(
                     self.env._(
@@ -600,6 +709,20 @@ class FetchmailServer(models.Model):
             self.env.ref("mail_ticket.ir_cron_mail_ticket_ack")._trigger()
         return result
 
+    def _ticket_fetch_trigger(self, last_run):
+        """What started this fetch: ``(trigger, push announcements counted so far)``. A
+        run of the mailbox's job after the listener counted new mail (since ``last_run``,
+        the mailbox's latest run) is the push's."""
+        events = (
+            self.env["mail.ticket.idle.session"]
+            .sudo()
+            .search([("server_id", "=", self.id)])
+            .event_count
+        )
+        if not self.env.context.get("cron_id"):
+            return "manual", events
+        return ("push" if events > last_run.idle_event_count else "cron"), events
+
     def _ticket_record_run(self, result, duration):
         """Add the run to the fetch history; an empty run (nothing read, retried or left,
         no error) after an empty run only counts on that row, so that polling every
@@ -621,18 +744,24 @@ class FetchmailServer(models.Model):
             result.left,
             " (idle)" if result.idle else "",
         )
-        if result.is_empty:
-            # a run that found nothing to do counts on the row before it, unless that
-            # one failed: the history grows with the runs that did something
-            last = Run.search([("server_id", "=", self.id)], limit=1)
-            if last and not last.error:
-                last.write(
-                    {"check_count": last.check_count + 1, "date_last_check": fields.Datetime.now()}
-                )
-                return last
+        last = Run.search([("server_id", "=", self.id)], limit=1)
+        trigger, events = self._ticket_fetch_trigger(last)
+        # a run that found nothing to do counts on the row before it, unless that one
+        # failed or was started otherwise: the history grows with the runs that did something
+        if result.is_empty and last and not last.error and last.trigger == trigger:
+            last.write(
+                {
+                    "check_count": last.check_count + 1,
+                    "date_last_check": fields.Datetime.now(),
+                    "idle_event_count": events,
+                }
+            )
+            return last
         return Run.create(
             {
                 "server_id": self.id,
+                "trigger": trigger,
+                "idle_event_count": events,
                 "folder": self.ticket_folder,
                 "duration": duration,
                 "fetched_count": result.fetched,
@@ -645,6 +774,58 @@ class FetchmailServer(models.Model):
                 "error": result.error and exception_to_unicode(result.error),
             }
         )
+
+    # ------------------------------------------------------------
+    # PUSH (IMAP IDLE)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _ticket_idle_mailboxes(self):
+        """The mailboxes a push listener holds: ``{server id: signature}``, the signature
+        changing with what its connection follows (then the listener reconnects)."""
+        servers = self.sudo().search(
+            [
+                ("ticket_idle", "=", True),
+                ("state", "=", "done"),
+                ("server_type", "in", IMAP_SERVER_TYPES),
+                ("object_id.model", "=", "mail.ticket"),
+            ]
+        )
+        return {server.id: server._ticket_idle_signature() for server in servers}
+
+    def _ticket_idle_signature(self):
+        self.ensure_one()
+        values = [
+            self[name].id if name == "object_id" else self[name] for name in sorted(IDLE_FIELDS)
+        ]
+        return hashlib.sha256(repr(values).encode()).hexdigest()  # no password in memory
+
+    def _ticket_idle_connect(self):
+        """Log in as the fetch does (its password from the configuration, its OAuth
+        token renewed): ``(connection, folder)``. Failures are the fetch's to report."""
+        self.ensure_one()
+        return self._connect__(), self.ticket_folder
+
+    def _ticket_idle_record(self, state, holder, error=None, event=False):
+        """What the push listener tells of its connection; on new mail (``event``) or
+        once connected (what arrived meanwhile), the mailbox's job runs at once."""
+        self.ensure_one()
+        Session = self.env["mail.ticket.idle.session"].sudo()
+        session = Session.search([("server_id", "=", self.id)])
+        now = fields.Datetime.now()
+        vals = {"state": state, "holder": holder, "error": error or False}
+        if event:
+            vals.update(date_event=now, event_count=session.event_count + 1)
+        elif state == "connected":
+            vals["date_connected"] = now
+        else:
+            vals["date_connected"] = False
+        if session:
+            session.write(vals)
+        else:
+            Session.create({**vals, "server_id": self.id})
+        if state == "connected" and self.ticket_cron_id:
+            self.ticket_cron_id._trigger()
 
     def _ticket_connect(self):
         """Log in; tell the admins when an OAuth mailbox's token is refused or expired."""

@@ -18,6 +18,17 @@ class MailTicketFetchRun(models.Model):
         "fetchmail.server", string="Mail Server", required=True, ondelete="cascade", index=True
     )
     date = fields.Datetime(string="Started On", required=True, default=fields.Datetime.now)
+    trigger = fields.Selection(
+        [("cron", "Schedule"), ("push", "Push"), ("manual", "Fetch Now")],
+        string="Started By",
+        default="cron",
+        required=True,
+        help="Schedule: the mailbox's polling interval. Push: the mail server announced a "
+        "new mail to the push listener (IMAP IDLE). Fetch Now: a user.",
+    )
+    idle_event_count = fields.Integer(
+        help="The push announcements counted when the run ended: a run after more is the push's."
+    )
     duration = fields.Float(string="Duration (s)", digits=(16, 2))
     folder = fields.Char()
     fetched_count = fields.Integer(string="Fetched")

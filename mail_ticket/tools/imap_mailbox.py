@@ -126,6 +126,17 @@ class ImapMailbox:
     def capabilities(self):
         return {cap.upper() for cap in self.connection.capabilities}
 
+    def authenticated_capabilities(self):
+        """The capabilities announced after login (RFC 3501 6.1.1: they may differ from
+        the greeting's, which imaplib keeps)."""
+        data = self._check(self.connection.capability(), "CAPABILITY")
+        return {
+            cap.upper()
+            for line in data
+            if isinstance(line, bytes)
+            for cap in line.decode(errors="replace").split()
+        }
+
     def status(self):
         """``(uidvalidity, uidnext)`` of the folder, without selecting it."""
         data = self._check(

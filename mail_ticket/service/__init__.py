@@ -1,0 +1,1 @@
+from . import idle_listener, server
