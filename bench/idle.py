@@ -5,7 +5,7 @@
     PYTHONPATH=/opt/odoo-19.0 /opt/mail_ticket/venv/bin/python bench/idle.py \\
         --addons-path /opt/odoo-19.0/addons,$PWD --db-user mail_ticket
 
-A fresh database with mail_ticket, a private Dovecot (tests/mailbed.py), ticket mailboxes
+A fresh database with mail_ticket, a private Dovecot (tools/mailbed.py), ticket mailboxes
 that poll once an hour, and two real Odoo processes: ``odoo-bin mail_ticket_idle`` (the
 listener alone, so that its memory and CPU can be read) and a cron-only ``odoo-bin``
 (two cron threads) that fetches what the listener triggers. Mails are appended one by
@@ -35,7 +35,7 @@ import psutil
 import psycopg2
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent / "tools"))
 
 from mailbed import Dovecot  # noqa: E402
 

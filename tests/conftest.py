@@ -19,15 +19,15 @@ unless the environment variable ``MAILBED_KEEP`` is set (to read ``imap/dovecot.
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from mailbed import (
-    Dovecot,
-    SmtpSink,
-    TokenIntrospection,
-)  # tests/ is on sys.path (rootdir conftest)
+
+# the mail test bed lives in tools/: the tests, ./dev run's demo and the benchmarks use it
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from mailbed import Dovecot, SmtpSink, TokenIntrospection
 
 
 @pytest.fixture(scope="session")

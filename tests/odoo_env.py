@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from mailbed import free_port  # tests/ is on sys.path
+from mailbed import free_port  # tools/ is on sys.path (tests/conftest.py)
 from odoo_worker import run_fetch_jobs
 
 from odoo import SUPERUSER_ID, api

@@ -3,7 +3,7 @@
 ``./dev screenshots`` installs mail_ticket with its demo data into a fresh database and
 runs this script, which makes the pictures show what the addon really does:
 
-1. starts the test bed's Dovecot and SMTP sink (tests/mailbed.py) on free loopback
+1. starts the test bed's Dovecot and SMTP sink (tools/mailbed.py) on free loopback
    ports, puts a few customer mails into the support mailbox and points the database at
    it (tools/demo_setup.py);
 2. fetches them with Odoo's fetchmail cron, answers one as an agent and fetches the
@@ -36,6 +36,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import websocket
+from mailbed import Dovecot, SmtpSink, free_port, wait_for_port  # tools/, as this script
 from markupsafe import Markup
 
 from odoo import SUPERUSER_ID, api
@@ -44,8 +45,6 @@ from odoo.modules.registry import Registry
 from odoo.tools import config
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-from mailbed import Dovecot, SmtpSink, free_port  # noqa: E402 - the test bed, a tool too
 
 OUT = REPO / "mail_ticket" / "static" / "description"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -100,16 +99,6 @@ def mail(sender, subject, body, **headers):
     )
     msg.add_alternative(f"<html><body>{paragraphs}</body></html>", subtype="html")
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-
-
-def wait_for_port(port, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
 
 
 # ------------------------------------------------------------------ demo content
@@ -385,7 +374,7 @@ def main():
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
                 stdin=subprocess.DEVNULL,
             )  # fmt: skip
-            wait_for_port(args.http_port)
+            wait_for_port(args.http_port, timeout=TIMEOUT)
             browser = Chromium()
             take_pictures(browser, f"http://127.0.0.1:{args.http_port}", content)
             take_banner(browser)

@@ -1,4 +1,4 @@
-"""A private Dovecot (tests/mailbed.py) and an SMTP sink, both on 127.0.0.1 only.
+"""A private Dovecot (tools/mailbed.py) and an SMTP sink, both on 127.0.0.1 only.
 
 Each product and each repetition gets a new IMAP account, filled by APPEND on one
 connection; Odoo's outgoing server is the sink, so even a cron that sends mail during the
@@ -9,9 +9,9 @@ import imaplib
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 
-from mailbed import Dovecot, SmtpSink
+from mailbed import Dovecot, SmtpSink, free_port  # noqa: F401 (free_port: for scenarios)
 
 
 def append_all(account, raws, folder="INBOX"):

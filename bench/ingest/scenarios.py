@@ -22,7 +22,7 @@ import psutil
 
 from . import corpus as corpus_mod
 from . import dataset
-from .mailbox import append_all
+from .mailbox import append_all, free_port
 
 PRODUCTS = {
     "mail_ticket": {"module": "mail_ticket", "model": "mail.ticket"},
@@ -420,12 +420,6 @@ def _fetch_figures(chunks):
 # ---------------------------------------------------------------------------
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_port(port, proc, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -520,7 +514,7 @@ def cron(bench, mails, seed, reps=2, timeout=600):
                 [jobs],
             )
             cr.execute("DELETE FROM ir_cron_trigger")
-        port = _free_port()
+        port = free_port()
         logfile = bench.workdir / f"cron-{index}-threads{threads}-server.log"
         bench.log(f"cron: odoo server with --max-cron-threads={threads}, jobs {jobs}")
         proc = subprocess.Popen(
@@ -537,7 +531,7 @@ def cron(bench, mails, seed, reps=2, timeout=600):
                 f"--db_port={bench.pg.port}",
                 f"--db_user={bench.pg.user}",
                 f"--http-port={port}",
-                f"--gevent-port={_free_port()}",
+                f"--gevent-port={free_port()}",
                 "--http-interface=127.0.0.1",
                 f"--max-cron-threads={threads}",
                 "--workers=1",  # prefork: each cron worker is a process, as in production
