@@ -18,6 +18,7 @@ import uuid
 import psutil
 import psycopg2
 import pytest
+from mailbed import Dovecot
 from odoo_env import make_mail
 
 from odoo.tools import config
@@ -189,6 +190,32 @@ def test_push_opens_the_ticket_while_polling_is_hourly(
         assert last_run.trigger == "push", server.ticket_fetch_run_ids.read(
             ["trigger", "created_count"]
         )
+
+
+def test_not_instant_when_the_server_cannot_push(odoo_db, ticket_server, imap_account, mailbed_dir):
+    """Test & Confirm against a server that does not announce IDLE switches push off;
+    confirmed again against one that does, the choice stays (an admin's or this one)."""
+    capability = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE UIDPLUS"
+    with Dovecot(mailbed_dir / "imap-no-idle", ssl=False, imap_capability=capability) as server:
+        login, password = f"no-idle-{uuid.uuid4().hex[:6]}@example.com", "secret"
+        server.add_user(login, password)
+        server_id = ticket_server(
+            user=login, password=password, server=server.host, port=server.port
+        )
+        with odoo_db.env() as env:
+            mailbox = env["fetchmail.server"].browse(server_id)
+            assert (mailbox.state, mailbox.ticket_idle) == ("done", False)
+            mailbox.set_draft()
+            mailbox.write(
+                {
+                    "server": imap_account.host,
+                    "port": imap_account.port,
+                    "user": imap_account.login,
+                    "password": imap_account.password,
+                }
+            )
+            mailbox.button_confirm_login()  # Dovecot's own capabilities announce IDLE
+            assert (mailbox.state, mailbox.ticket_idle) == ("done", False)
 
 
 def test_listener_killed_and_restarted(odoo_db, ticket_server, imap_account, odoo_processes):

@@ -315,7 +315,7 @@ namespace inbox {{
 }}
 protocol imap {{
   mail_max_userip_connections = 1000
-}}
+{imap_capability}}}
 protocol lda {{
   postmaster_address = postmaster@localhost
 }}
@@ -390,10 +390,13 @@ class Dovecot:
         ssl: bool = True,
         introspection: TokenIntrospection | None = None,
         auth_mechanisms: str = "plain login",
+        imap_capability: str | None = None,
     ):
         self.directory = Path(directory).resolve()
         #: SASL mechanisms offered besides the LOGIN command (Dovecot's auth_mechanisms)
         self.auth_mechanisms = auth_mechanisms
+        #: the CAPABILITY announced after login instead of Dovecot's own (None: its own)
+        self.imap_capability = imap_capability
         self.port = imap_port or free_port()
         #: OAuth 2.0 logins are checked against this endpoint (None: passwords only).
         self.introspection = introspection
@@ -547,6 +550,9 @@ class Dovecot:
             oauth2_passdb = _OAUTH2_PASSDB.format(config=oauth2_conf)
         config = _CONFIG.format(
             auth_mechanisms=auth_mechanisms,
+            imap_capability=(
+                f"  imap_capability = {self.imap_capability}\n" if self.imap_capability else ""
+            ),
             oauth2_passdb=oauth2_passdb,
             host=self.host,
             port=self.port,
