@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from hostile_mail import HOSTILE, HOSTILE_HEADERS, big_body, big_body_without_charset  # noqa: E402
+from odoo_options import odoo_options as database_options  # noqa: E402 (bench/, as this script)
 
 
 def mails():
@@ -38,13 +39,7 @@ def mails():
 
 
 def odoo_options(args):
-    options = ["-d", args.db, f"--addons-path={args.addons_path}", "--log-level=warn"]
-    for flag, value in (("db_host", args.db_host), ("db_port", args.db_port)):
-        if value:
-            options.append(f"--{flag}={value}")
-    if args.db_user:
-        options.append(f"--db_user={args.db_user}")
-    return options
+    return [*database_options(args), "--log-level=warn"]
 
 
 def worker(args):

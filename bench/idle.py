@@ -38,18 +38,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 from mailbed import Dovecot  # noqa: E402
+from odoo_options import odoo_options as database_options  # noqa: E402 (bench/, as this script)
 
 TARGETS = {"p50": 2.0, "p95": 5.0, "cpu": 1.0, "rss": 50.0, "restart": 30.0}
 
 
 def odoo_options(args):
-    options = [f"--addons-path={args.addons_path}", "-d", args.db, f"--db-filter=^{args.db}$"]
-    for flag, value in (("db_host", args.db_host), ("db_port", args.db_port)):
-        if value:
-            options.append(f"--{flag}={value}")
-    if args.db_user:
-        options.append(f"--db_user={args.db_user}")
-    return options
+    return [*database_options(args), f"--db-filter=^{args.db}$"]
 
 
 def odoo_cmd(args, *extra, command=None):
