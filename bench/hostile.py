@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+# the hostile mails and make_mail of the tests, the mail test bed they import (tools/)
+sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent / "tools")]
 
 from hostile_mail import HOSTILE, HOSTILE_HEADERS, big_body, big_body_without_charset  # noqa: E402
 from odoo_options import odoo_options as database_options  # noqa: E402 (bench/, as this script)

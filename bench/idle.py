@@ -35,7 +35,8 @@ import psutil
 import psycopg2
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tools"))
+# the mail test bed (tools/) and make_mail of the tests
+sys.path[:0] = [str(HERE.parent / "tools"), str(HERE.parent / "tests")]
 
 from mailbed import Dovecot  # noqa: E402
 from odoo_options import odoo_options as database_options  # noqa: E402 (bench/, as this script)
