@@ -4,6 +4,7 @@ from . import (
     mail_thread,
     mail_ticket,
     mail_ticket_batch,
+    mail_ticket_batch_mirror,
     mail_ticket_comment,
     mail_ticket_fetch_run,
     mail_ticket_gateway,

@@ -217,6 +217,14 @@ class FetchmailServer(models.Model):
         help="Host and process id of the listener.",
     )
     ticket_idle_error = fields.Text(string="Push Error", compute="_compute_ticket_idle_state")
+    ticket_batch_blocked = fields.Text(
+        string="Batched Ingestion Off",
+        compute="_compute_ticket_batch_blocked",
+        help="Why this database processes fetched mails one by one through Odoo's "
+        "message_process rather than in batches: a module overrides a step of the mail "
+        "gateway that the batches do not run mail by mail. Mails are processed all the "
+        "same, only slower.",
+    )
     ticket_fetch_run_ids = fields.One2many(
         "mail.ticket.fetch.run", "server_id", string="Fetch History"
     )
@@ -236,6 +244,11 @@ class FetchmailServer(models.Model):
     def _compute_is_ticket_server(self):
         for server in self:
             server.is_ticket_server = server.object_id.model == "mail.ticket"
+
+    def _compute_ticket_batch_blocked(self):
+        Ticket = self.env["mail.ticket"]
+        blocked = Ticket._mail_ticket_batch_blockers()
+        self.ticket_batch_blocked = blocked and Ticket._mail_ticket_batch_blockers_text(blocked)
 
     @api.depends("ticket_user_id")
     def _compute_ticket_assignment(self):
@@ -576,7 +589,6 @@ class FetchmailServer(models.Model):
         self.ensure_one()
         values = {
             "priority": self.ticket_priority,
-            "ack_pending": self.ticket_send_ack,
             # not left to the context's default: the gateway drops it when it runs as
             # another user than the superuser (Fetch Now by an admin, Retry by a manager)
             "fetchmail_server_id": self.id,

@@ -3,9 +3,9 @@ from email.message import EmailMessage
 
 from odoo import api, models
 
-from ..tools.mail_language import declared_languages
 from ..tools.mail_repair import parse_headers_once, repair_message
 from ..tools.mail_trust import remember_from
+from ..tools.mail_verdict import VERDICT_KEY
 from ..tools.ticket_reference import one_line
 
 _logger = logging.getLogger(__name__)
@@ -54,31 +54,27 @@ class MailThread(models.AbstractModel):
 
     @api.model
     def _message_route_process(self, message, message_dict, routes):
-        """Tell the ticket hooks who wrote the mail and whether a machine did.
+        """Decide once what mail_ticket makes of a mail routed to tickets
+        (``mail.ticket._mail_ticket_verdict``) and hand the verdict to the ticket
+        hooks with the mail (``message_dict[VERDICT_KEY]``).
 
         A mail that lands on an existing ticket speaks there only if its sender is
-        verified (see ``mail.ticket._mail_ticket_sender_doubt``): otherwise it is kept as
-        an internal note marked unverified (the context names those tickets), or
-        opens a new ticket, as the mailbox says. A sender that is not verified
-        never acts as the user its address belongs to. A verified agent's forward
-        of a customer's mail opens the ticket for that customer. The languages the
-        mail declares (``Content-Language``) go to the contact a new mail creates.
+        verified (see ``mail.ticket._mail_ticket_sender_doubt``): otherwise it is kept
+        as an internal note marked unverified, or opens a new ticket, as the mailbox
+        says. A sender that is not verified never acts as the user its address
+        belongs to. A verified agent's forward of a customer's mail opens the ticket
+        for that customer. The mailbox is the one Odoo's fetch names in the context
+        (``default_fetchmail_server_id``), read here once.
         """
         if any(route[0] == "mail.ticket" for route in routes or ()):
-            Ticket = self.env["mail.ticket"]
             # a line break hidden in an encoded subject would break every mail quoting it
             if message_dict.get("subject"):
                 message_dict["subject"] = one_line(message_dict["subject"])
-            sender = Ticket._mail_ticket_check_sender(message, message_dict)
-            routes, unverified = Ticket._mail_ticket_verify_routes(routes, sender)
-            automated = Ticket._detect_automated_mail(message, message_dict)
-            self = self.with_context(
-                mail_ticket_server_id=self.env.context.get("default_fetchmail_server_id"),
-                mail_ticket_automated=automated,
-                mail_ticket_declared_languages=declared_languages(message),
-                mail_ticket_unverified=unverified,
-                mail_ticket_forward=not automated
-                and Ticket._mail_ticket_agent_forward(message, routes, sender, unverified),
+            server = self.env["fetchmail.server"].browse(
+                self.env.context.get("default_fetchmail_server_id")
+            )
+            routes, message_dict[VERDICT_KEY] = self.env["mail.ticket"]._mail_ticket_verdict(
+                message, message_dict, routes, server
             )
         return super()._message_route_process(message, message_dict, routes)
 

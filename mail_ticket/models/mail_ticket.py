@@ -9,6 +9,7 @@ from odoo.exceptions import UserError
 from odoo.fields import Command, Domain
 from odoo.tools import SQL
 
+from ..tools.mail_verdict import VERDICT_KEY
 from ..tools.ticket_reference import clean_title, split_number, subject_references
 
 _logger = logging.getLogger(__name__)
@@ -359,14 +360,10 @@ class MailTicket(models.Model):
         tickets = super().create(vals_list)
         # the customer follows the ticket, to receive the answers; straight to the
         # followers' insert, without message_subscribe's access and active-partner checks
-        # (the creator or the assignee may already follow: existing ones are skipped);
-        # not a machine's address (answers must not go to a list or an auto-responder),
-        # nor an address the mail could not prove it came from
-        context = self.env.context
-        if not (
-            context.get("mail_ticket_automated")
-            or 0 in dict(context.get("mail_ticket_unverified", ()))
-        ):
+        # (the creator or the assignee may already follow: existing ones are skipped).
+        # The gateway creates without subscribing (mail_create_nosubscribe) and
+        # subscribes the customers its verdict allows (see message_new)
+        if not self.env.context.get("mail_create_nosubscribe"):
             tickets.filtered("partner_id")._subscribe_customers()
         return tickets
 
@@ -615,6 +612,8 @@ class MailTicket(models.Model):
             sent_by_mailbox[mailbox] += 1
 
     def message_post(self, **kwargs):
+        # the gateway's verdict travels with the parsed mail, not into the message
+        kwargs.pop(VERDICT_KEY, None)
         # what a portal or public user posts is their comment, never a mail that came in
         # (only the gateway, as superuser, posts those): it reopens nothing, mirrors none
         if self.env.user.share and kwargs.get("message_type") in ("email", "email_outgoing"):
@@ -688,32 +687,15 @@ class MailTicket(models.Model):
         ticket_ids = list(set(messages.mapped("res_id")))
         tickets = {ticket.id: ticket for ticket in self.browse(ticket_ids)}
         for message in messages:  # the tickets read together
-            tickets[message.res_id]._mail_ticket_comment_effects(message, is_from_email)
+            tickets[message.res_id]._mail_ticket_comment_effects(message)
 
-    def _mail_ticket_comment_effects(self, message, is_from_email):
-        """What a message of the conversation changes on its ticket."""
+    def _mail_ticket_comment_effects(self, message):
+        """What an agent's message of the conversation changes on its ticket."""
         self.ensure_one()
         author = message.author_id
-        from_customer = not author or author.partner_share
-        if is_from_email and (automated := self.env.context.get("mail_ticket_automated")):
-            _logger.info(
-                "Automated mail %s (%s) recorded on ticket %s, which stays as it is",
-                message.message_id,
-                automated,
-                self.number,
-            )
-        elif is_from_email and from_customer:
-            vals = {"date_last_customer_message": message.date}
-            if self.stage_id.reopen_on_reply:
-                vals["stage_id"] = self._default_stage_id().id
-            self.sudo().write(vals)
-            _logger.info(
-                "Comment added to ticket %s from mail %s of %s",
-                self.number,
-                message.message_id,
-                message.email_from,
-            )
-        elif not from_customer:
+        # a mail of the customer's side is noted by the gateway, which knows whether it
+        # speaks for its sender (message_update, _mail_ticket_customer_spoke)
+        if author and not author.partner_share:
             vals = {"date_last_agent_answer": message.date}
             if not self.date_first_answer and not message.is_internal:
                 vals["date_first_answer"] = message.date

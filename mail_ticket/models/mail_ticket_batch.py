@@ -1,44 +1,45 @@
 """The accelerator of fetched batches: the mails of one FETCH go through the gateway
 together, what they share read once (see the addon's README, *Development*).
 
-A mail the batch cannot take as ``message_process`` would is left to it, mail by mail.
+A mail the batch cannot take as ``message_process`` would is left to it, in its turn:
+the mails are processed in the order they arrived. Where the batch does what Odoo's
+gateway does mail by mail, the code is in ``mail_ticket_batch_mirror.py``; when a
+module the batch does not know overrides a step of the gateway it does not run mail by
+mail, the batch steps aside and every mail goes through ``message_process``.
 """
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
 from email import message_from_bytes
 from email.policy import SMTP
 from typing import NamedTuple
 
 from odoo import api, models, tools
-from odoo.fields import Domain
 from odoo.tools.mail import unfold_references
 
-from ..tools.mail_language import declared_languages
+from ..tools.mail_verdict import VERDICT_KEY
 from ..tools.ticket_reference import one_line
 from .mail_ticket import contact_key
 
 _logger = logging.getLogger(__name__)
 
-
-# what the gateway parses but does not store on the message (``_message_route_process``)
-_GATEWAY_ONLY_KEYS = (
-    "from",
-    "recipients",
-    "cc",
-    "to",
-    "references",
-    "in_reply_to",
-    "x_odoo_message_id",
-    "is_bounce",
-    "bounced_email",
-    "bounced_message",
-    "bounced_msg_ids",
-    "bounced_partner",
-    "partner_ids",
+#: The steps of the gateway a fetched batch does not run mail by mail (it runs
+#: ``message_parse``, ``_detect_loop_headers``, ``message_update``, the partner look-ups
+#: and ``message_post`` of each mail, and ``_mail_ticket_new_values`` of each new ticket).
+BATCH_SKIPPED_METHODS = (
+    "message_process",
+    "message_route",
+    "message_new",
+    "_message_route_process",
+    "_message_parse_post_process",
+    "_routing_check_route",
+    "_routing_reset_bounce",
+    "_detect_loop_sender",
+    "_detect_loop_sender_domain",
+    "_mail_find_user_for_gateway",
 )
+#: The modules whose overrides of those steps the batch reproduces.
+BATCH_KNOWN_MODULES = frozenset({"mail", "mail_ticket", "mass_mailing"})
 
 
 class BatchResult(NamedTuple):
@@ -53,11 +54,13 @@ class BatchResult(NamedTuple):
 class BatchMail:
     """One mail of a fetched batch on its way through ``_message_process_batch``."""
 
+    index: int  # its place in the batch
     message: object
     msg_dict: dict
     route: object = None  # "new", a ticket id, or None: left to message_process
     parent: object = None  # the message its headers answer
     sender: object = None
+    user: object = None  # the (portal) user of its sender, as the gateway finds them
     author: object = None
     partners: object = None
     ticket: object = None
@@ -79,35 +82,82 @@ class MailTicket(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _message_process_batch(self, server, raws):
+    def _mail_ticket_batch_blockers(self):
+        """The modules that override a gateway step the batch does not run mail by mail
+        (``BATCH_SKIPPED_METHODS``) on tickets or ``mail.thread``, beyond the ones it
+        reproduces: as ``{module: [method, ...]}``, empty when the batch may run.
+
+        Read from the classes of the loaded registry, every time (no cache: a module
+        installed since the last fetch counts at once)."""
+        blockers = {}
+        for cls in type(self.env[self._name]).__mro__:
+            module = cls.__dict__.get("_module") or getattr(cls, "_module", None)
+            if not module or module in BATCH_KNOWN_MODULES:
+                continue
+            for name in BATCH_SKIPPED_METHODS:
+                if name in cls.__dict__:
+                    blockers.setdefault(module, []).append(name)
+        return blockers
+
+    def _register_hook(self):
+        super()._register_hook()
+        if blockers := self._mail_ticket_batch_blockers():
+            _logger.warning(
+                "Fetched mails go through message_process one by one, not in batches: %s",
+                self._mail_ticket_batch_blockers_text(blockers),
+            )
+
+    @api.model
+    def _mail_ticket_batch_blockers_text(self, blockers):
+        return "; ".join(
+            self.env._(
+                "module %(module)s overrides %(methods)s",
+                module=module,
+                methods=", ".join(methods),
+            )
+            for module, methods in sorted(blockers.items())
+        )
+
+    @api.model
+    def _message_process_batch(self, server, raws, process_alone):
         """Process the mails of one fetched batch of ticket mailbox ``server`` together.
 
         What the mails of a batch share is read once for the batch: duplicate
         Message-IDs, the messages their headers reply to, the tickets their subjects
         name, aliases among their recipients, the senders' users and contacts (unknown
-        senders get theirs in one create), the gateway's loop counters. The batch's new
-        tickets are created with one ``create()`` and their comments with another.
+        senders get theirs in one create), the gateway's loop counters. The new tickets
+        of a run of mails are created with one ``create()`` per user the gateway runs
+        as (see below) and their comments with another.
 
-        Only plain customer mail takes this path: a new mail or a reply by its headers
-        or its subject, to no alias, from a verified sender who is no user, neither
-        automated, a bounce, a duplicate nor looping. Every other mail is left to
-        ``message_process`` (its result is None), which applies Odoo's and this
-        module's rules to it alone. Each new ticket goes through
-        ``_mail_ticket_new_values`` and each update through ``message_update``, the
-        hooks that ``message_process`` calls too; the messages are posted as the
-        gateway posts them (same subtypes, recipients and notifications).
+        The customers' mail takes this path: a new mail or a reply by its headers or
+        its subject, to no alias, whose verdict (``_mail_ticket_verdict``, the one
+        ``message_process`` decides) says it speaks for a verified sender who is no
+        agent, neither automated, a forward, a bounce, a duplicate nor looping. A
+        sender with a portal account is such a customer: the gateway runs as their
+        user, as it does for ``message_process``. Every other mail is left to
+        ``message_process``, which applies Odoo's and this module's rules to it alone:
+        ``process_alone(index)`` processes it in its turn, after the mails before it
+        and before the mails after it, so that tickets are numbered in the order mails
+        arrived. Each new ticket goes through ``_mail_ticket_new_values`` and each
+        update through ``message_update``, the hooks that ``message_process`` calls
+        too; the messages are posted as the gateway posts them (same subtypes,
+        recipients and notifications).
+
+        When a module overrides a step of the gateway that the batch does not run
+        mail by mail (``_mail_ticket_batch_blockers``), every mail is left.
 
         Return, per raw mail, a :class:`BatchResult` (the ticket, whether the mail
-        opened it, the parsed message), or None where ``message_process`` must process
-        the mail.
+        opened it, the parsed message), or None where the mail was left.
         """
-        self = self.with_context(mail_ticket_server_id=server.id)
+        if self._mail_ticket_batch_blockers():
+            for index in range(len(raws)):
+                process_alone(index)
+            return [None] * len(raws)
         Thread = self.env["mail.thread"].with_context(default_fetchmail_server_id=server.id)
-        mails = [self._batch_parse(Thread, server, raw) for raw in raws]
-        wave, left = mails, set()
+        mails = [self._batch_parse(Thread, server, index, raw) for index, raw in enumerate(raws)]
+        wave = mails
         while wave:
-            self._batch_process_wave(server, wave, left)
-            left.update(m.msg_dict["message_id"] for m in wave if not m.route and not m.deferred)
+            self._batch_process_wave(server, wave, process_alone)
             # mails answering a mail of the wave (or repeating its Message-ID) come after it
             wave = [mail for mail in wave if mail.deferred]
             for mail in wave:
@@ -118,33 +168,52 @@ class MailTicket(models.Model):
         ]
 
     @api.model
-    def _batch_process_wave(self, server, mails, left):
-        """Process the mails of a batch that do not answer one another; ``left``: the
-        Message-IDs of the batch's mails left to ``message_process`` (after the batch)."""
-        aliases = self._batch_route(mails, left)
-        self._batch_check_senders(mails)
+    def _batch_process_wave(self, server, mails, process_alone):
+        """Process the mails of a batch that do not answer one another, in order: each
+        run of mails the batch takes together, then the mail it leaves, and so on."""
+        aliases = self._batch_route(mails)
+        self._batch_judge(server, mails)
         self._batch_check_loops(mails)
-        new = [mail for mail in mails if mail.route == "new"]
-        replies = [mail for mail in mails if isinstance(mail.route, int)]
-        self._batch_find_authors(new, replies, list(aliases))
-        self._batch_create_tickets(server, new)
-        for mail in replies:
-            mail.ticket = self.browse(mail.route)
-        self._batch_post(new + replies)
+        run = []
+        for mail in mails:
+            if mail.deferred:
+                continue
+            if mail.route:
+                run.append(mail)
+                continue
+            self._batch_process_run(server, run, aliases)
+            run = []
+            process_alone(mail.index)
+        self._batch_process_run(server, run, aliases)
 
     @api.model
-    def _batch_parse(self, Thread, server, raw):
+    def _batch_process_run(self, server, mails, aliases):
+        """Create and post a run of mails that the batch takes, together."""
+        if not mails:
+            return
+        new = [mail for mail in mails if mail.route == "new"]
+        replies = [mail for mail in mails if mail.route != "new"]
+        self._batch_find_authors(new, replies, list(aliases))
+        self._batch_create_tickets(server, new)
+        self._batch_post(mails)
+
+    @api.model
+    def _batch_parse(self, Thread, server, index, raw):
         message = message_from_bytes(raw, policy=SMTP)
         msg_dict = Thread.message_parse(message, save_original=server.original)
         if not server.attach:
             msg_dict.pop("attachments", None)
-        return BatchMail(message=message, msg_dict=msg_dict)
+        # as _message_route_process: a line break hidden in an encoded subject would
+        # break every mail quoting it
+        if msg_dict.get("subject"):
+            msg_dict["subject"] = one_line(msg_dict["subject"])
+        return BatchMail(index=index, message=message, msg_dict=msg_dict)
 
     @api.model
-    def _batch_route(self, mails, left=()):
-        """Where each mail goes: ``"new"``, a ticket id, or None (``message_process``,
-        as the mails it answers, ``left``); ``deferred`` when it answers a mail of the
-        same wave."""
+    def _batch_route(self, mails):
+        """Where each mail goes: ``"new"``, a ticket id, or None (``message_process``);
+        ``deferred`` when it answers a mail of the same wave, or repeats its Message-ID.
+        Return the aliases among the mails' addresses."""
         Message = self.env["mail.message"].sudo()
         message_ids = [mail.msg_dict["message_id"] for mail in mails]
         references = {}
@@ -169,9 +238,7 @@ class MailTicket(models.Model):
             if message_id in seen or seen.intersection(refs):
                 mail.deferred = True  # after the mail of this wave it repeats or answers
             elif not (
-                message_id in left
-                or left.intersection(refs)
-                or message_id in by_message_id
+                message_id in by_message_id
                 or msg_dict.get("is_bounce")
                 or self._detect_loop_headers(msg_dict)
             ):
@@ -208,97 +275,55 @@ class MailTicket(models.Model):
         return aliases
 
     @api.model
-    def _batch_check_senders(self, mails):
-        """Keep on the batch path only verified senders who are no user: an automated,
-        unverified or ambiguous mail, or a user's, goes to ``message_process``."""
+    def _batch_judge(self, server, mails):
+        """The verdict of each routed mail, as ``message_process`` decides it
+        (``_mail_ticket_verdict``, the users of the senders read for the batch). A
+        mail stays on the batch path when its verdict keeps its route and says it
+        speaks for a verified sender who is no agent; it then carries its verdict."""
         routed = [mail for mail in mails if mail.route]
         for mail in routed:
             mail.sender = self._mail_ticket_check_sender(mail.message, mail.msg_dict)
-            if not mail.sender.email or self._detect_automated_mail(mail.message, mail.msg_dict):
+            if not mail.sender.email:
                 mail.route = None
         routed = [mail for mail in routed if mail.route]
-        senders = {mail.sender.email for mail in routed}
+        users = self._batch_gateway_users({mail.sender.email for mail in routed})
+        # the tickets answered, read together (see _mail_ticket_verify_routes)
+        tickets = (
+            self.sudo().browse({mail.route for mail in routed if mail.route != "new"}).exists()
+        )
+        no_alias = self.env["mail.alias"]
+        for mail in routed:
+            user = users.get(mail.sender.email, self.env["res.users"])
+            if (user and not user.share) or (mail.route != "new" and mail.route not in tickets.ids):
+                mail.route = None  # an agent's mail; a ticket deleted meanwhile
+                continue
+            thread_id = False if mail.route == "new" else mail.route
+            route = (self._name, thread_id, None, user.id or self.env.uid, no_alias)
+            routes, verdict = tickets._mail_ticket_verdict(
+                mail.message, mail.msg_dict, [route], server, sender=mail.sender
+            )
+            if routes != [route] or not verdict.speaks(thread_id) or verdict.forward:
+                mail.route = None
+                continue
+            mail.user = user
+            if thread_id:
+                mail.ticket = tickets.browse(thread_id).with_prefetch(tickets._prefetch_ids)
+            mail.msg_dict[VERDICT_KEY] = verdict
+
+    @api.model
+    def _batch_gateway_users(self, emails):
+        """The user the gateway runs as for mail of each address
+        (``_mail_find_user_for_gateway``): ``{email: user}``, for the addresses of users.
+        An internal user comes first, as the partner's ``main_user_id``."""
         users = (
             self.env["res.users"]
             .sudo()
-            .with_context(active_test=False)
-            .search_fetch([("email_normalized", "in", list(senders))], ["email_normalized"])
+            .search_fetch([("email_normalized", "in", list(emails))], ["email_normalized", "share"])
         )
-        user_emails = set(users.mapped("email_normalized"))
-        tickets = (
-            self.sudo()
-            .browse({mail.route for mail in routed if isinstance(mail.route, int)})
-            .exists()
-        )
-        tickets = {ticket.id: ticket for ticket in tickets}  # prefetched together
-        no_user = self.env["res.users"]
-        for mail in routed:
-            if mail.sender.email in user_emails:
-                mail.route = None
-            elif mail.route == "new":
-                if self.browse()._mail_ticket_sender_doubt(mail.sender, no_user):
-                    mail.route = None
-            elif mail.route not in tickets or (
-                tickets[mail.route]._mail_ticket_sender_doubt(mail.sender, no_user)
-            ):
-                mail.route = None
-
-    @api.model
-    def _batch_check_loops(self, mails):
-        """Leave to ``message_process`` the mails of a sender the gateway may find in a
-        loop (``_detect_loop_sender``): those counting the batch near the threshold."""
-        routed = [mail for mail in mails if mail.route]
-        if not routed:
-            return
-        get_param = self.env["ir.config_parameter"].sudo().get_param
-        minutes = int(get_param("mail.gateway.loop.minutes", 120))
-        threshold = int(get_param("mail.gateway.loop.threshold", 20))
-        since = self.env.cr.now() - timedelta(minutes=minutes)
-        senders = list({mail.sender.email for mail in routed})
-        allowed = set(
-            self.env["mail.gateway.allowed"]
-            .sudo()
-            .search_fetch([("email_normalized", "in", senders)], ["email_normalized"])
-            .mapped("email_normalized")
-        )
-        created = Counter()
-        new_senders = [m.sender.email for m in routed if m.route == "new"]
-        if new_senders:
-            for email_from, count in self.sudo()._read_group(
-                Domain("create_date", ">=", since)
-                & Domain.OR(Domain("email_from", "ilike", email) for email in set(new_senders)),
-                ["email_from"],
-                ["__count"],
-            ):
-                created[tools.email_normalize(email_from)] += count
-        replied = Counter()
-        reply_tickets = [m.route for m in routed if isinstance(m.route, int)]
-        if reply_tickets:
-            for res_id, email_from, count in (
-                self.env["mail.message"]
-                .sudo()
-                ._read_group(
-                    [
-                        ("model", "=", self._name),
-                        ("res_id", "in", reply_tickets),
-                        ("create_date", ">=", since),
-                        ("message_type", "=", "email"),
-                    ],
-                    ["res_id", "email_from"],
-                    ["__count"],
-                )
-            ):
-                replied[res_id, tools.email_normalize(email_from)] += count
-        for mail in routed:
-            email = mail.sender.email
-            if email in allowed:
-                continue
-            key = email if mail.route == "new" else (mail.route, email)
-            counter = created if mail.route == "new" else replied
-            # as the gateway, mail by mail: counting the batch's earlier mails
-            if counter[key] >= threshold:
-                mail.route = None
-            counter[key] += 1
+        found = {}
+        for user in users.sorted(lambda user: (user.share, user.id)):
+            found.setdefault(user.email_normalized, user)
+        return found
 
     @api.model
     def _batch_find_authors(self, new, replies, aliases):
@@ -314,7 +339,7 @@ class MailTicket(models.Model):
                 key = contact_key(mail.msg_dict["email_from"])
                 if key not in contacts:
                     contacts[key] = self._mail_ticket_new_contact_values(
-                        mail.msg_dict, declared_languages(mail.message)
+                        mail.msg_dict, mail.msg_dict[VERDICT_KEY].languages
                     )
             found = Thread._partner_find_from_emails(
                 {Thread: senders}, no_create=False, additional_values=contacts, **options
@@ -346,108 +371,69 @@ class MailTicket(models.Model):
                 mail.set_partners(found.get(mail.route, self.env["res.partner"]))
 
     @api.model
-    def _batch_reset_bounce(self, emails):
-        """Mail from an address proves it valid: as ``_routing_reset_bounce``, once."""
-        models_bl = (
-            self.env["ir.model"]
-            .sudo()
-            .search_fetch(
-                [("is_mail_blacklist", "=", True), ("model", "!=", "mail.thread.blacklist")],
-                ["model"],
-            )
-        )
-        for model in models_bl.filtered(lambda m: m.model in self.env):
-            bounced = (
-                self.env[model.model]
-                .sudo()
-                .search([("message_bounce", ">", 0), ("email_normalized", "in", list(emails))])
-            )
-            for record in bounced:
-                record._message_reset_bounce(record.email_normalized)
-
-    @api.model
     def _batch_create_tickets(self, server, mails):
-        """One ``create()`` for the batch's new tickets; return them in mail order."""
+        """The new tickets of a run: one ``create()`` per user the gateway runs as (the
+        portal user of the sender, else the one running it), in mail order."""
         if not mails:
-            return []
-        Ticket = self.sudo().with_context(
-            default_user_id=False,
-            mail_create_nosubscribe=True,
-            mail_create_nolog=True,
-            mail_ticket_automated=False,
-            mail_ticket_unverified=(),
+            return
+        Ticket = self.with_context(
+            default_user_id=False, mail_create_nosubscribe=True, mail_create_nolog=True
         )
-        custom_values = server._ticket_default_values()
-        vals_list = []
+        by_user = {}
         for mail in mails:
             mail.msg_dict["author_id"] = mail.author.id
             mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
-            vals_list.append(Ticket._mail_ticket_new_values(mail.msg_dict, custom_values))
-        tickets = Ticket.create(vals_list)
-        for mail, ticket in zip(mails, tickets, strict=True):
-            mail.ticket, mail.ticket_is_new = ticket, True
+            by_user.setdefault(mail.user, []).append(mail)
+        for user, user_mails in by_user.items():
+            Created = Ticket.with_user(user) if user else Ticket
+            tickets = Created.sudo().create(
+                [Ticket._mail_ticket_new_values(mail.msg_dict) for mail in user_mails]
+            )
+            for mail, ticket in zip(user_mails, tickets, strict=True):
+                mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
+        tickets = self.browse([mail.ticket.id for mail in mails])
+        # as message_new: the customers follow, and whom they copied when known
+        tickets.filtered("partner_id")._subscribe_customers()
+        for mail in mails:
             _logger.info(
                 "Ticket %s created from mail %s of %s",
-                ticket.number,
+                mail.ticket.number,
                 mail.msg_dict.get("message_id"),
                 mail.msg_dict.get("email_from"),
             )
         if server.ticket_follow_known_contacts:
             for mail in mails:
                 mail.ticket._mail_ticket_follow_known_contacts(mail.msg_dict)
-        return list(tickets)
 
     @api.model
     def _batch_post(self, mails):
-        """Post each mail on its ticket as ``_message_route_process`` does, then mirror
-        the batch's customer messages as comments with one ``create()``."""
-        if not mails:
-            return
+        """Post each mail on its ticket as ``_message_route_process`` does (see
+        ``_batch_post_params``), then mirror the run's customer messages as comments
+        with one ``create()``."""
         self._batch_reset_bounce({mail.sender.email for mail in mails})
+        self._batch_mailing_replied(mails)
         root = self.env.ref("base.user_root")
-        note = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note")
         comment = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
-        creation = self._creation_subtype().id
+        creation = any(mail.ticket_is_new for mail in mails) and self._creation_subtype().id
         posted = self.env["mail.message"]
         for mail in mails:
-            msg_dict = mail.msg_dict
-            if msg_dict.get("subject"):
-                msg_dict["subject"] = one_line(msg_dict["subject"])
-            msg_dict["author_id"] = mail.author.id
-            original_partner_ids = mail.partners.ids
-            ticket = mail.ticket.sudo().with_context(
+            mail.msg_dict["author_id"] = mail.author.id
+            ticket = mail.ticket.with_context(
                 attachments_mime_plainxml=True,
                 mail_create_nosubscribe=True,
                 mail_create_nolog=True,
-                mail_ticket_automated=False,
-                mail_ticket_unverified=(),
-                mail_ticket_forward=False,
                 mail_ticket_batch=True,
             )
-            partner_ids = []
-            if mail.ticket_is_new:
-                subtype_id = creation
-            else:
-                ticket.message_update(msg_dict)
-                subtype_id = note if msg_dict.get("is_internal") else comment
-                parent_author = mail.parent.author_id if mail.parent else None
-                if parent_author and (msg_dict.get("is_internal") or parent_author.partner_share):
-                    partner_ids = parent_author.ids
-            post_params = dict(
-                incoming_email_cc=msg_dict.pop("cc_filtered", False),
-                incoming_email_to=msg_dict.pop("to_filtered", False),
-                subtype_id=subtype_id,
-                partner_ids=partner_ids,
-                **msg_dict,
-            )
-            for key in _GATEWAY_ONLY_KEYS:
-                post_params.pop(key, None)
+            if not mail.ticket_is_new:  # as the gateway: as the sender's user
+                (ticket.with_user(mail.user) if mail.user else ticket).sudo().message_update(
+                    mail.msg_dict
+                )
             message = (
                 ticket.with_user(root)
                 .with_context(mail_post_autofollow_author_skip=not mail.author)
-                .message_post(**post_params)
+                .message_post(**self._batch_post_params(mail, creation))
             )
-            if original_partner_ids:
-                message.write({"partner_ids": original_partner_ids})
+            if mail.partners:
+                message.write({"partner_ids": mail.partners.ids})
             posted |= message
         self._mail_ticket_add_comments(posted.filtered(lambda m: m.subtype_id.id == comment))

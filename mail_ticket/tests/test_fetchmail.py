@@ -47,7 +47,6 @@ class TestTicketMailServer(MailTicketCommon):
             self.server._ticket_default_values(),
             {
                 "priority": "1",
-                "ack_pending": True,
                 "fetchmail_server_id": self.server.id,
                 "company_id": self.env.company.id,
             },
@@ -60,10 +59,14 @@ class TestTicketMailServer(MailTicketCommon):
                 "ticket_tag_ids": tag.ids,
             }
         )
-        ticket = self.receive_mail(custom_values=self.server._ticket_default_values())
-        self.assertEqual(
-            (ticket.user_id, ticket.priority, ticket.tag_ids), (self.user_agent, "3", tag)
-        )
+        for fetched in (False, True):
+            with self.subTest(fetched=fetched):
+                self.fetched = fetched  # the mailbox's values, through both ways in
+                ticket = self.receive_mail(server=self.server, subject=f"Neu {fetched}")
+                self.assertEqual(
+                    (ticket.user_id, ticket.priority, ticket.tag_ids, ticket.fetchmail_server_id),
+                    (self.user_agent, "3", tag, self.server),
+                )
 
     def test_support_address_defaults_to_the_login(self):
         self.assertFalse(self.server.ticket_reply_to, "'support' is no address")

@@ -146,7 +146,7 @@ class TestMailTicketPortal(HttpCase):
         thread_id = (
             self.env["mail.thread"]
             .with_context(default_fetchmail_server_id=server.id)
-            .message_process("mail.ticket", forged, custom_values=server._ticket_default_values())
+            .message_process("mail.ticket", forged)
         )
         forged_ticket = self.env["mail.ticket"].browse(thread_id)
         self.assertFalse(forged_ticket.partner_id)

@@ -535,17 +535,26 @@ class MailboxIngestion:
         )
 
     def _process_together(self, fetched, attempts):
-        """Process what the batched gateway takes of ``fetched`` (:class:`FetchedMail`
-        with a source) and record it; return ``{uid: record}`` (empty when the batch
-        failed: it is rolled back)."""
+        """Process ``fetched`` (:class:`FetchedMail` with a source) through the batched
+        gateway, in their order: the mails it takes together, those it leaves alone
+        each in its turn (:meth:`_ingest`); record them all. Return ``{uid: record}``
+        (empty when the batch failed: it is rolled back, the mails left alone too)."""
         if not fetched:
             return {}
+        alone = {}
+
+        def process_alone(index):
+            mail = fetched[index]
+            alone[mail.uid] = self._ingest(mail.uid, mail.raw, mail.size, attempts[mail.uid])
+
         try:
             with self.env.cr.savepoint():
                 results = (
                     self.env["mail.ticket"]
                     .sudo()
-                    ._message_process_batch(self.server, [mail.raw for mail in fetched])
+                    ._message_process_batch(
+                        self.server, [mail.raw for mail in fetched], process_alone
+                    )
                 )
                 now = odoo_fields.Datetime.now()
                 taken = [
@@ -573,7 +582,7 @@ class MailboxIngestion:
                 exc_info=True,
             )
             return {}
-        return dict(zip((mail.uid for mail, __ in taken), records, strict=True))
+        return {**alone, **dict(zip((mail.uid for mail, __ in taken), records, strict=True))}
 
     def _ingest(self, uid, raw, size, attempts=1):
         """Record and process one fetched mail in a savepoint; return its record."""
@@ -643,7 +652,6 @@ class MailboxIngestion:
         thread_id = thread.message_process(
             server.object_id.model,
             raw,
-            custom_values=server._ticket_default_values(),
             save_original=server.original,
             strip_attachments=not server.attach,
         )
