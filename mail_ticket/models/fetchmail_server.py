@@ -248,7 +248,7 @@ class FetchmailServer(models.Model):
     def _compute_ticket_batch_blocked(self):
         Ticket = self.env["mail.ticket"]
         blocked = Ticket._mail_ticket_batch_blockers()
-        self.ticket_batch_blocked = blocked and Ticket._mail_ticket_batch_blockers_text(blocked)
+        self.ticket_batch_blocked = Ticket._mail_ticket_batch_blockers_text(blocked) or False
 
     @api.depends("ticket_user_id")
     def _compute_ticket_assignment(self):

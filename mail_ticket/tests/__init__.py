@@ -7,6 +7,7 @@ from . import (
     test_fetchmail,
     test_first_run,
     test_forward,
+    test_gateway_parity,
     test_idle,
     test_inbound_security,
     test_mail_gateway,

@@ -170,6 +170,8 @@ class MailTicketCommon(MailCommon):
     #: batched gateway first and ``message_process`` for what it leaves (subclasses of
     #: the gateway suites run every case both ways)
     fetched = False
+    #: the ticket mailbox ``receive_mail`` receives from when given no ``server``
+    mailbox = None
 
     def receive_mail(
         self,
@@ -187,6 +189,7 @@ class MailTicketCommon(MailCommon):
 
         :param raw: the mail as bytes, instead of ``template`` filled in
         """
+        server = server or self.mailbox
         if raw is None:
             kwargs.setdefault("msg_id", f"<{self._next_msg_id()}@agrolait.example.com>")
             raw = self.format(

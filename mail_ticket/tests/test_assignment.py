@@ -94,3 +94,10 @@ class TestAssignment(MailTicketCommon):
         self.agent_2.active = False
         self.server.write({"ticket_assignment": "team", "ticket_team_user_ids": self.agent_2.ids})
         self.assertFalse(self.mail_from("Anna").user_id)
+
+
+@tagged("post_install", "-at_install", "mail_ticket")
+class TestAssignmentFetched(TestAssignment):
+    """The same assignments, each mail fetched in a batch from the mailbox."""
+
+    fetched = True

@@ -4,6 +4,7 @@ from unittest.mock import patch
 from odoo.tests import tagged, users, warmup
 from odoo.tools import mute_logger
 
+from odoo.addons.mail.tests.common import mail_new_test_user
 from odoo.addons.mail_ticket.tools.mailbox_ingestion import FetchedMail, MailboxIngestion
 
 from .common import MAIL_TICKET_TEMPLATE, SUPPORT_ADDRESS, MailTicketCommon
@@ -170,6 +171,34 @@ class TestBatchGateway(MailTicketCommon):
         self.assertEqual(len(self.left), len(results), "which processed each in its turn")
         opened = self.Ticket.search([("name", "in", ["Undelivered", "Abwesend", "Intern"])])
         self.assertEqual(sorted(opened.mapped("name")), ["Abwesend", "Intern"], "not the bounce")
+
+    def test_portal_customers_take_the_batch(self):
+        """A customer with a portal account is a customer like any other: the batch
+        takes their mails, running as their user as message_process does."""
+        portal = mail_new_test_user(
+            self.env,
+            login="hanna_portal",
+            name="Hanna Portal",
+            email="hanna.portal@kunde.example.com",
+            groups="base.group_portal",
+        )
+        hanna = '"Hanna Portal" <hanna.portal@kunde.example.com>'
+        with self.mock_mail_gateway():
+            (opened,) = self.process_batch([self.batch_mail("Scanner kaputt", hanna)])
+            ticket = opened.ticket
+            (reply,) = self.process_batch([self.batch_mail(f"Re: [{ticket.number}] ok", hanna)])
+        self.assertEqual(self.left, [], "none left to message_process")
+        self.assertTrue(opened.is_new)
+        self.assertEqual((reply.ticket, reply.is_new), (ticket, False))
+        self.assertEqual(ticket.partner_id, portal.partner_id)
+        self.assertEqual(ticket.create_uid, portal)
+        self.assertEqual(ticket.message_ids.author_id, portal.partner_id)
+        self.assertEqual(len(ticket.comment_ids), 1)
+
+    def test_batch_runs_beside_known_modules(self):
+        """On a database of stock modules the batch does not step aside."""
+        self.assertEqual(self.Ticket._mail_ticket_batch_blockers(), {})
+        self.assertFalse(self.server.ticket_batch_blocked)
 
     @mute_logger("odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models")
     def test_numbers_follow_arrival(self):
