@@ -25,6 +25,7 @@
         "views/mail_ticket_stage_views.xml",
         "views/mail_ticket_tag_views.xml",
         "views/mail_ticket_inbound_views.xml",
+        "views/mail_ticket_blocked_sender_views.xml",
         "views/res_config_settings_views.xml",
         "views/mail_ticket_report_views.xml",
         "wizard/mail_ticket_merge_views.xml",

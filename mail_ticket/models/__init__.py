@@ -5,6 +5,7 @@ from . import (
     mail_ticket,
     mail_ticket_batch,
     mail_ticket_batch_mirror,
+    mail_ticket_blocked_sender,
     mail_ticket_comment,
     mail_ticket_fetch_run,
     mail_ticket_gateway,

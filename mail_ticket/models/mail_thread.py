@@ -98,6 +98,15 @@ class MailThread(models.AbstractModel):
                 message_dict.get("email_from"),
                 message_dict.get("subject"),
             )
+            if blocked := self.env["mail.ticket"]._mail_ticket_blocked(message, message_dict):
+                # no ticket, no contact, no bounce: recorded as ignored with the reason
+                _logger.info(
+                    "Mail %s from a blocked sender (%s: %s): ignored",
+                    message_dict.get("message_id"),
+                    blocked.name,
+                    blocked.reason,
+                )
+                return []
         if not message_dict.get("is_bounce") and not message_dict.get("parent_id"):
             ticket = (
                 self.env["mail.ticket"]

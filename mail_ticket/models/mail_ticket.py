@@ -201,6 +201,16 @@ class MailTicket(models.Model):
         "agent who checked the sender sets one.",
     )
 
+    spam_reason = fields.Char(
+        string="Spam",
+        readonly=True,
+        copy=False,
+        help="The verdict of the receiving mail server that called the mail opening this "
+        "ticket spam: the ticket is kept out of the open tickets, nobody is mailed and no "
+        "contact is made, until an agent releases it.",
+    )
+    is_spam = fields.Boolean(compute="_compute_is_spam", store=True, index="btree_not_null")
+
     _number_company_uniq = models.Constraint(
         "UNIQUE(number, company_id)",
         "A ticket number must be unique per company.",
@@ -251,6 +261,11 @@ class MailTicket(models.Model):
         )
         for ticket in self:
             ticket.comment_count = counts.get(ticket._origin, 0)
+
+    @api.depends("spam_reason")
+    def _compute_is_spam(self):
+        for ticket in self:
+            ticket.is_spam = bool(ticket.spam_reason)
 
     @api.depends("stage_id.is_closed")
     def _compute_date_closed(self):
@@ -433,6 +448,61 @@ class MailTicket(models.Model):
         action["domain"] = [("ticket_id", "=", self.id)]
         action["context"] = {"default_ticket_id": self.id}
         return action
+
+    def action_release_spam(self):
+        """Not spam after all: the ticket joins the open tickets, its sender becomes its
+        customer (a contact made when unknown), follows it, and is acknowledged when the
+        mailbox acknowledges."""
+        for ticket in self.filtered("is_spam"):
+            # the contact the gateway would have made, whoever releases the ticket
+            customer = ticket.partner_id or self.sudo()._partner_find_from_emails_single(
+                [ticket.email_from], no_create=False
+            )
+            server = ticket.fetchmail_server_id
+            ticket.write(
+                {
+                    "spam_reason": False,
+                    "partner_id": customer.id,
+                    "ack_pending": bool(customer) and (server.ticket_send_ack if server else True),
+                }
+            )
+            ticket.filtered("partner_id")._subscribe_customers()
+            ticket.message_post(
+                body=self.env._("Released from spam by %(user)s.", user=self.env.user.name),
+                subtype_xmlid="mail.mt_note",
+            )
+        return True
+
+    def action_block_sender(self):
+        """Block the address of the mail that opened the ticket: its mail opens no ticket
+        and creates no contact any more (see ``mail.ticket.blocked.sender``)."""
+        self.ensure_one()
+        email = tools.email_normalize(self.email_from or "") or self.partner_id.email_normalized
+        if not email:
+            raise UserError(self.env._("This ticket names no sender address to block."))
+        Blocked = self.env["mail.ticket.blocked.sender"]
+        if not Blocked._blocked_emails([email]):
+            Blocked.create(
+                {
+                    "name": email,
+                    "reason": self.env._(
+                        "Blocked from ticket %(number)s", number=self.number or self.name
+                    ),
+                }
+            )
+        self.message_post(
+            body=self.env._("%(email)s blocked by %(user)s.", email=email, user=self.env.user.name),
+            subtype_xmlid="mail.mt_note",
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._("Mail from %(email)s opens no ticket any more.", email=email),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
 
     def _merge_tickets(self, tickets):
         """Merge ``tickets`` into this ticket: their messages (tracking and

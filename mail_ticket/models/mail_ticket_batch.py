@@ -286,6 +286,18 @@ class MailTicket(models.Model):
             if not mail.sender.email:
                 mail.route = None
         routed = [mail for mail in routed if mail.route]
+        # a blocked sender's mail is message_process's to ignore, with the reason
+        blocked = self.env["mail.ticket.blocked.sender"]._blocked_emails(
+            {mail.sender.email for mail in routed}
+            | {tools.email_normalize(mail.msg_dict.get("email_from")) for mail in routed}
+        )
+        for mail in routed:
+            if blocked and (
+                mail.sender.email in blocked
+                or tools.email_normalize(mail.msg_dict.get("email_from")) in blocked
+            ):
+                mail.route = None
+        routed = [mail for mail in routed if mail.route]
         users = self._batch_gateway_users({mail.sender.email for mail in routed})
         # the tickets answered, read together (see _mail_ticket_verify_routes)
         tickets = (

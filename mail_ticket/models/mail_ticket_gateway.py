@@ -18,7 +18,7 @@ from odoo.tools import escape_psql
 
 from ..tools.mail_forward import parse_forward, strip_forward_prefixes
 from ..tools.mail_language import declared_languages, mail_language
-from ..tools.mail_trust import check_sender, trusted_authserv_ids
+from ..tools.mail_trust import check_sender, spam_verdict, trusted_authserv_ids
 from ..tools.mail_verdict import VERDICT_KEY, MailVerdict
 from ..tools.ticket_reference import clean_title
 from .mail_ticket import contact_key
@@ -52,12 +52,14 @@ class MailTicket(models.Model):
             sender = self._mail_ticket_check_sender(message, msg_dict)
         routes, doubts = self._mail_ticket_verify_routes(routes, sender, server)
         automated = self._detect_automated_mail(message, msg_dict)
+        spam = spam_verdict(message, self._mail_ticket_trusted_ids())
         forward = not automated and self._mail_ticket_agent_forward(message, routes, sender, doubts)
         verdict = MailVerdict(
             server=server,
             sender=sender,
             doubts=MappingProxyType(doubts),
             automated=automated,
+            spam=spam,
             forward=forward or None,
             languages=declared_languages(message),
         )
@@ -71,12 +73,30 @@ class MailTicket(models.Model):
         return msg_dict.get(VERDICT_KEY) or MailVerdict(server=self.env["fetchmail.server"])
 
     @api.model
-    def _mail_ticket_check_sender(self, message, message_dict):
-        """Who wrote an incoming mail, with the verdict of the trusted mail servers."""
-        trusted_ids = trusted_authserv_ids(
+    def _mail_ticket_blocked(self, message, msg_dict):
+        """The block list entry (``mail.ticket.blocked.sender``) of the sender of a mail
+        to a ticket mailbox, or an empty recordset: the ``From`` as the receiving server
+        read it, and as Odoo read it."""
+        emails = {
+            check_sender(message, msg_dict.get("email_from"), frozenset()).email,
+            tools.email_normalize(msg_dict.get("email_from") or ""),
+        }
+        blocked = self.env["mail.ticket.blocked.sender"]._blocked_emails(emails)
+        return next(iter(blocked.values()), self.env["mail.ticket.blocked.sender"])
+
+    @api.model
+    def _mail_ticket_trusted_ids(self):
+        """The authserv-ids of the mail servers whose verdicts count (a setting)."""
+        return trusted_authserv_ids(
             self.env["ir.config_parameter"].sudo().get_param("mail_ticket.authserv_id")
         )
-        return check_sender(message, message_dict.get("email_from"), trusted_ids)
+
+    @api.model
+    def _mail_ticket_check_sender(self, message, message_dict):
+        """Who wrote an incoming mail, with the verdict of the trusted mail servers."""
+        return check_sender(
+            message, message_dict.get("email_from"), self._mail_ticket_trusted_ids()
+        )
 
     @api.model
     def _mail_ticket_verify_routes(self, routes, sender, server):
@@ -236,6 +256,27 @@ class MailTicket(models.Model):
             message_dict.get("body") or ""
         )
 
+    def _mark_spam(self, message_dict, reason):
+        """Keep a mail a trusted mail server calls spam as an internal note that
+        reaches nobody and speaks for nobody, flagged with the server's verdict."""
+        _logger.warning(
+            "Mail %s from %s to ticket %s is spam (%s): kept as an internal note",
+            message_dict.get("message_id"),
+            message_dict.get("email_from"),
+            self.number or "(new)",
+            reason,
+        )
+        message_dict["is_internal"] = True
+        message_dict["author_id"] = False
+        message_dict.pop("parent_id", None)
+        warning = self.env._(
+            "Spam, says the receiving mail server (%(reason)s). This mail was not sent to anyone.",
+            reason=reason,
+        )
+        message_dict["body"] = Markup(
+            '<div class="alert alert-danger" role="alert">%s</div>'
+        ) % warning + (message_dict.get("body") or "")
+
     @api.model
     def _unverified_banner(self, message_dict, reason):
         warning = self.env._(
@@ -263,7 +304,7 @@ class MailTicket(models.Model):
         # the gateway runs as the sender's user: no field may default to them
         self = self.with_context(default_user_id=False)
         verdict = self._mail_ticket_verdict_of(msg_dict)
-        doubt = verdict.doubt(0)
+        doubt = verdict.doubt(0) or verdict.spam
         if doubt:
             # a sender that is not verified is no contact: the ticket is nobody's (it
             # shows in no portal) until an agent who checked the sender names one
@@ -303,7 +344,11 @@ class MailTicket(models.Model):
         defaults = self._mail_ticket_new_values(
             original, custom_values, customer_id=customer_id, copied=msg_dict
         )
-        if doubt:
+        if verdict.spam:
+            # kept for the agents to review, out of the open tickets, and nobody mailed
+            defaults["spam_reason"] = verdict.spam
+            self._mark_spam(msg_dict, verdict.spam)
+        elif doubt:
             defaults["unverified_reason"] = doubt
             self._mark_unverified_new(msg_dict, doubt)
         if forward:
@@ -381,6 +426,9 @@ class MailTicket(models.Model):
 
     def message_update(self, msg_dict, update_vals=None):
         verdict = self._mail_ticket_verdict_of(msg_dict)
+        if verdict.spam:
+            self._mark_spam(msg_dict, verdict.spam)
+            return super().message_update({**msg_dict, "cc": False}, update_vals=update_vals)
         if doubt := verdict.doubt(self.id):
             self._mark_unverified(msg_dict, doubt)
             # an unverified mail changes nothing on the ticket: not even its Cc

@@ -17,12 +17,12 @@ class TestMailTicketPerformance(MailTicketCommon):
     @warmup
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_new_ticket_queries(self):
-        with self.assertQueryCount(admin=49), self.mock_mail_gateway():
+        with self.assertQueryCount(admin=50), self.mock_mail_gateway():
             self.receive_mail(email_from='"Neu Kunde" <neu.kunde@example.com>')
 
     @users("admin")
     @warmup
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_reply_queries(self):
-        with self.assertQueryCount(admin=44), self.mock_mail_gateway():
+        with self.assertQueryCount(admin=45), self.mock_mail_gateway():
             self.receive_mail(subject=f"Re: [{self.ticket.number}] Drucker")

@@ -23,12 +23,14 @@ Pure Python (the standard library and ``odoo.tools``' address normalization).
 """
 
 import contextlib
+import re
 from dataclasses import dataclass, replace
 
 from odoo import tools
 from odoo.tools.translate import LazyTranslate
 
 from .mail_repair import decode_header_value
+from .ticket_reference import one_line
 
 _lt = LazyTranslate(__name__)
 
@@ -540,3 +542,36 @@ def check_sender(message, email_from, trusted_ids):
         tools.email_domain_extract(email or odoo_email or ""),
     )
     return MailSender(email=email or odoo_email, ambiguous=ambiguous or doubt, dmarc=dmarc)
+
+
+# ------------------------------------------------------------
+# SPAM
+# ------------------------------------------------------------
+
+#: ``X-Spamd-Result: default: True [15.10 / 15.00]`` (Rspamd): its first word after
+#: the settings name says whether the mail is spam.
+_RSPAMD_RESULT = re.compile(r"^\s*[\w-]+\s*:\s*(true|false)\b", re.IGNORECASE)
+
+
+def spam_verdict(message, trusted_ids):
+    """Why the receiving mail server says ``message`` is spam, or False.
+
+    Only the verdict of a trusted mail server counts (a configured authserv-id): the
+    headers of SpamAssassin (``X-Spam-Flag: YES``, ``X-Spam-Status: Yes, ...``) and of
+    Rspamd (``X-Spam: Yes``, ``X-Spamd-Result: default: True [...]``). Without a trusted
+    server the headers may be anybody's and are not read.
+    """
+    if not trusted_ids:
+        return False
+    for name in ("X-Spam-Flag", "X-Spam"):
+        for value in _raw_values(message, name):
+            if value.strip().lower() == "yes":
+                return f"{name}: {value.strip()}"
+    for value in _raw_values(message, "X-Spam-Status"):
+        if value.strip().lower().startswith("yes"):
+            return f"X-Spam-Status: {one_line(value.strip())[:80]}"
+    for value in _raw_values(message, "X-Spamd-Result"):
+        match = _RSPAMD_RESULT.match(value)
+        if match and match.group(1).lower() == "true":
+            return f"X-Spamd-Result: {one_line(value.strip())[:80]}"
+    return False

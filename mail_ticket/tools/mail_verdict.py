@@ -34,6 +34,7 @@ class MailVerdict:
     sender: MailSender = field(default_factory=MailSender)
     doubts: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     automated: str | bool = False
+    spam: str | bool = False
     forward: object = None
     languages: tuple = ()
 
@@ -43,6 +44,7 @@ class MailVerdict:
         return self.doubts.get(ticket_id or 0, False)
 
     def speaks(self, ticket_id=0):
-        """Whether the mail speaks for its sender there: a verified person, not a machine.
-        Only then does it acknowledge, subscribe, reopen or make the copied follow."""
-        return not (self.automated or self.doubt(ticket_id))
+        """Whether the mail speaks for its sender there: a verified person, not a machine
+        nor spam. Only then does it acknowledge, subscribe, reopen or make the copied
+        follow."""
+        return not (self.automated or self.spam or self.doubt(ticket_id))

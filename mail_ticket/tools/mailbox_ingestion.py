@@ -27,6 +27,7 @@ from email.policy import SMTP
 from email.utils import parsedate_to_datetime
 
 from odoo import fields as odoo_fields
+from odoo import tools
 from odoo.exceptions import UserError
 from odoo.tools import SQL, exception_to_unicode
 
@@ -701,6 +702,14 @@ class MailboxIngestion:
         }
 
     def _ignored_reason(self, inbound):
+        blocked = self.env["mail.ticket.blocked.sender"]._blocked_emails(
+            [tools.email_normalize(inbound.email_from or "")]
+        )
+        if blocked:
+            entry = next(iter(blocked.values()))
+            return self.env._(
+                "Blocked sender (%(sender)s): %(reason)s", sender=entry.name, reason=entry.reason
+            )
         if inbound.message_id and self.env["mail.message"].sudo().search_count(
             [("message_id", "=", inbound.message_id)], limit=1
         ):
