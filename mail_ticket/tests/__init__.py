@@ -17,6 +17,7 @@ from . import (
     test_numbering,
     test_performance,
     test_portal,
+    test_rating,
     test_response_times,
     test_security,
     test_sender_trust,
