@@ -20,6 +20,7 @@
         "data/ir_cron_data.xml",
         "data/fetchmail_server_data.xml",
         "views/fetchmail_server_views.xml",
+        "wizard/mail_ticket_split_views.xml",
         "views/mail_ticket_views.xml",
         "views/mail_ticket_comment_views.xml",
         "views/mail_ticket_stage_views.xml",

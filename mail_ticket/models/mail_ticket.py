@@ -488,6 +488,53 @@ class MailTicket(models.Model):
         )
         _logger.info("Tickets %s merged into %s", ", ".join(tickets.mapped("number")), self.number)
 
+    def _split_default_message(self):
+        """The message a split starts from: the customer's latest."""
+        self.ensure_one()
+        return self.env["mail.message"].search(
+            [
+                ("model", "=", self._name),
+                ("res_id", "=", self.id),
+                ("message_type", "in", ("email", "comment")),
+                ("author_id.partner_share", "=", True),
+            ],
+            order="date desc, id desc",
+            limit=1,
+        )
+
+    def _split_message(self, message, name=None):
+        """Open a new ticket from ``message`` of this ticket: its body is the
+        description, its author the customer, its attachments are copied; a note on
+        each ticket links the other. Return the new ticket."""
+        self.ensure_one()
+        self.check_access("write")
+        new_ticket = self.create(
+            {
+                "name": name or self.name,
+                "description": message.body,
+                "partner_id": message.author_id.id,
+                "company_id": self.company_id.id,
+                "fetchmail_server_id": self.fetchmail_server_id.id,
+            }
+        )
+        for attachment in message.attachment_ids:
+            attachment.copy({"res_model": self._name, "res_id": new_ticket.id})
+        new_ticket.message_post(
+            body=self.env._(
+                "Split from %(ticket)s.", ticket=self._get_html_link(title=self.display_name)
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        self.message_post(
+            body=self.env._(
+                "A message was split off into %(ticket)s.",
+                ticket=new_ticket._get_html_link(title=new_ticket.display_name),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        _logger.info("Ticket %s split off ticket %s", new_ticket.number, self.number)
+        return new_ticket
+
     def _merge_destination(self):
         """The ticket that speaks for this one: itself, or the one it was merged into."""
         self.ensure_one()

@@ -21,6 +21,7 @@ from . import (
     test_response_times,
     test_security,
     test_sender_trust,
+    test_split,
     test_ui,
     test_views_scale,
 )
