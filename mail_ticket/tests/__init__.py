@@ -1,6 +1,7 @@
 from . import (
     test_assignment,
     test_batch_gateway,
+    test_canned_response,
     test_conversation,
     test_customer_language,
     test_faults,
