@@ -35,6 +35,7 @@
     ],
     "demo": [
         "demo/mail_ticket_demo.xml",
+        "demo/rating_rating_demo.xml",
     ],
     "assets": {
         "web.assets_tests": [
