@@ -66,6 +66,18 @@ class TestRating(MailTicketCommon):
         self.assertEqual(message.message_type, "auto_comment")
         self.assertFalse(ticket.comment_ids.filtered(lambda c: c.message_id == message))
 
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_rating_mail_in_german(self):
+        self.env["res.lang"]._activate_lang("de_DE")
+        self.env["ir.module.module"]._load_module_terms(["mail_ticket"], ["de_DE"])
+        self.customer.lang = "de_DE"
+        ticket = self._ticket()
+        (mail,) = self._solve(ticket)
+        self.assertEqual(mail.subject, f"[{ticket.number}] {ticket.name}: Wie zufrieden sind Sie?")
+        self.assertIn("Wie zufrieden sind Sie mit unserem Support?", mail.body_html)
+        self.assertIn(f"/rate/{ticket.rating_ids.access_token}/5", mail.body_html)
+        self.assertIn("im Betreff", mail.body_html)
+
     @users("agent")
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_no_rating_mail_without_customer_or_template(self):
