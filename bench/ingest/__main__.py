@@ -1,6 +1,6 @@
 """Ingestion benchmark: mail_ticket against OCA helpdesk_mgmt, end to end from Dovecot.
 
-    ./dev bench [--quick] [--only e2e,process,scale,cron] [options]
+    ./dev bench [--quick] [--only e2e,process,mix,scale,cron] [options]
     python -m bench.ingest --odoo-src /opt/odoo-19.0 --addons-path ... (from the repository)
 
 See bench/README.md for the scenarios and how to read bench/RESULTS.md.
@@ -23,7 +23,7 @@ from . import helpdesk, report, scenarios
 from .mailbox import Dovecot, SmtpSink
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
-ALL = ["e2e", "process", "scale", "cron"]
+ALL = ["e2e", "process", "mix", "scale", "cron"]
 
 
 def log(text):
@@ -42,8 +42,8 @@ def parse(argv):
         help="small run (~3 min): 60 mails, 2 repetitions, 1,000/10,000 tickets",
     )
     p.add_argument("--only", default=",".join(ALL), help=f"scenarios, of {','.join(ALL)}")
-    p.add_argument("--mails", type=int, help="mails of the e2e/process corpus (300)")
-    p.add_argument("--reps", type=int, help="repetitions of e2e and process (3)")
+    p.add_argument("--mails", type=int, help="mails of the e2e/process/mix corpora (300)")
+    p.add_argument("--reps", type=int, help="repetitions of e2e, process and mix (3)")
     p.add_argument("--scale", help="existing tickets, comma-separated (1000,100000)")
     p.add_argument("--scale-mails", type=int, help="mails per database size (150)")
     p.add_argument("--cron-mails", type=int, help="mails per mailbox in the cron scenario (150)")
@@ -132,7 +132,7 @@ def main(argv=None):
     log(f"results and logs in {workdir}")
 
     helpdesk_dir = manifest = None
-    if "e2e" in args.only or "process" in args.only:
+    if {"e2e", "process", "mix"} & set(args.only):
         roots = [*args.addons_path.split(","), f"{args.odoo_src}/odoo/addons"]
         helpdesk_dir, manifest, why = helpdesk.locate(
             args.helpdesk_path, args.python, roots, log, fetch=not args.no_download
@@ -161,6 +161,9 @@ def main(argv=None):
             results["e2e"] = scenarios.e2e(bench, corpus, args.reps)
         if "process" in args.only:
             results["process"] = scenarios.process(bench, corpus, args.reps)
+        if "mix" in args.only:
+            mixed = corpus_mod.build(args.mails, seed=args.seed, token="x", mix=True)
+            results["mix"] = scenarios.mix(bench, mixed, args.reps)
         if "scale" in args.only:
             results["scale"], results["views"] = scenarios.scale(
                 bench, args.scale, args.scale_mails, args.seed, args.views_repeat

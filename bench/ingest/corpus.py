@@ -9,6 +9,17 @@ carries a 200 KB attachment.
 Subject replies name the ticket number mail_ticket gives the n-th new mail
 (``first_number + n``), so they only make sense for mail_ticket: helpdesk_mgmt has no
 subject routing and gets the new mails and the header replies only.
+
+``mix=True`` makes the realistic mix: the same kinds of mail, but half of the distinct
+senders have a portal account (``portal_users``, created in the database first; every
+other sender among the known customers and among the others, so that portal users,
+known partners and strangers all write), about one mail in five is copied (Cc) to one
+or two known contacts (partners in the database) instead of one in seven to strangers,
+and about one in twenty is written by a machine: out-of-office replies (``Auto-Submitted:
+auto-replied``, threaded to the ticket by ``References`` as replies to the support's
+acknowledgement are) and bounces from MAILER-DAEMON (``multipart/report`` with a delivery
+status, about a mail no database knows). The mix's choices come from a second generator
+seeded from ``seed``: deterministic too.
 """
 
 import random
@@ -130,11 +141,112 @@ def _compose(rng, person, subject, paragraphs, message_id, date, cc=None, thread
     return msg.as_bytes(policy=SMTP)
 
 
-def build(count, seed=42, token="b", first_number=1):
-    """``count`` mails in delivery order, as dicts: ``kind`` (new, reply, subject_reply),
-    ``raw`` (bytes), ``message_id``, ``parent`` (index of the new mail a reply answers),
-    ``number`` (the ticket number a new mail gets in mail_ticket, or a reply names)."""
+AUTO_REPLY_SHARE = 0.03  # of the mix: out-of-office replies
+BOUNCE_SHARE = 0.02  # of the mix: delivery status notifications
+CC_SHARE = 0.2  # of the mix's customer mails: copied to known contacts
+OUT_OF_OFFICE = {
+    True: (
+        "Automatische Antwort: ",
+        "Vielen Dank für Ihre Nachricht. Ich bin bis zum {day}. März nicht im Büro und "
+        "habe keinen Zugriff auf meine E-Mails. In dringenden Fällen wenden Sie sich bitte "
+        "an zentrale@{domain}.",
+    ),
+    False: (
+        "Automatic reply: ",
+        "Thank you for your message. I am out of the office until March {day} with no "
+        "access to my mail. For urgent matters please contact office@{domain}.",
+    ),
+}
+
+
+def _auto_reply(rng, person, thread, message_id, date, support_id):
+    """An out-of-office reply to the acknowledgement ``support_id`` of ``thread``'s
+    ticket: threaded by References to the customer's first mail, as mail clients do."""
+    prefix, text = OUT_OF_OFFICE[person["german"]]
+    msg = EmailMessage()
+    msg["From"] = f'"{person["name"]}" <{person["email"]}>'
+    msg["To"] = SUPPORT_ADDRESS
+    msg["Subject"] = prefix + thread[1]
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    msg["In-Reply-To"] = support_id
+    msg["References"] = f"{thread[2][0]} {support_id}"
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    domain = person["email"].partition("@")[2]
+    msg.set_content(text.format(day=rng.randint(10, 28), domain=domain) + "\n")
+    return msg.as_bytes(policy=SMTP)
+
+
+def _bounce(rng, token, index, message_id, date):
+    """A delivery status notification (RFC 3464) from MAILER-DAEMON about a mail whose
+    Message-ID no database knows (it replies to nothing known)."""
+    company = rng.choice(COMPANIES)
+    mta = f"mx.{company}-{token}.example.com"
+    recipient = f"former.employee{index}@{company}-{token}.example.com"
+    lost = f"<lost.{index:05d}.{rng.getrandbits(32):08x}@{SUPPORT_ADDRESS.partition('@')[2]}>"
+    boundary = f"bench-dsn-{rng.getrandbits(48):012x}"
+    when = format_datetime(date)
+    lines = [
+        f"From: Mail Delivery System <MAILER-DAEMON@{mta}>",
+        f"To: {SUPPORT_ADDRESS}",
+        "Subject: Undelivered Mail Returned to Sender",
+        f"Date: {when}",
+        f"Message-ID: {message_id}",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        "Content-Type: multipart/report; report-type=delivery-status;",
+        f' boundary="{boundary}"',
+        "",
+        "This is a MIME-encapsulated message.",
+        "",
+        f"--{boundary}",
+        "Content-Description: Notification",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        f"This is the mail system at host {mta}.",
+        "",
+        "I'm sorry to have to inform you that your message could not",
+        "be delivered to one or more recipients.",
+        "",
+        f"<{recipient}>: host {mta} said: 550 5.1.1 <{recipient}>:",
+        "    Recipient address rejected: User unknown in virtual mailbox table",
+        "",
+        f"--{boundary}",
+        "Content-Description: Delivery report",
+        "Content-Type: message/delivery-status",
+        "",
+        f"Reporting-MTA: dns; {mta}",
+        f"Arrival-Date: {when}",
+        "",
+        f"Final-Recipient: rfc822; {recipient}",
+        "Action: failed",
+        "Status: 5.1.1",
+        f"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected",
+        "",
+        f"--{boundary}",
+        "Content-Description: Undelivered Message Headers",
+        "Content-Type: text/rfc822-headers",
+        "",
+        f"From: Support <{SUPPORT_ADDRESS}>",
+        f"To: {recipient}",
+        "Subject: Re: your request",
+        f"Message-ID: {lost}",
+        "",
+        f"--{boundary}--",
+        "",
+    ]
+    return "\r\n".join(lines).encode("ascii")
+
+
+def build(count, seed=42, token="b", first_number=1, mix=False):
+    """``count`` mails in delivery order, as dicts: ``kind`` (new, reply, subject_reply,
+    and in the mix auto_reply, bounce), ``raw`` (bytes), ``message_id``, ``parent`` (index
+    of the new mail a reply answers), ``number`` (the ticket number a new mail gets in
+    mail_ticket, or a reply names), ``sender`` (index of the customer, None for a bounce),
+    ``cc`` (how many addresses it is copied to)."""
     rng = random.Random(seed)
+    mix_rng = random.Random(seed * 7919 + 3) if mix else None
     people = []
     for index in range(50):
         first, last = FIRST_NAMES[index % 25], LAST_NAMES[(index * 7) % 16]
@@ -148,12 +260,51 @@ def build(count, seed=42, token="b", first_number=1):
             }
         )
     colleagues = [f"team{i}@{COMPANIES[i]}-{token}.example.com" for i in range(10)]
+    # the mix's known contacts: partners in the database that customers copy
+    contacts = [
+        {
+            "name": f"{FIRST_NAMES[(i * 3 + 1) % 25]} {LAST_NAMES[(i * 5 + 2) % 16]}",
+            "email": f"contact{i}@{COMPANIES[i]}-{token}.example.com",
+        }
+        for i in range(10)
+    ]
     date = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
     mails, threads = [], []  # [sender, subject, [message ids], mail index, number]
     reply_turn = 0
     for index in range(count):
         date += timedelta(seconds=rng.randint(20, 400))
         message_id = f"<{token}.{index:05d}.{rng.getrandbits(32):08x}@mail.example.com>"
+        cc = None
+        if mix:
+            machine = mix_rng.random()
+            if machine < AUTO_REPLY_SHARE + BOUNCE_SHARE and threads:
+                if machine < AUTO_REPLY_SHARE:
+                    thread = mix_rng.choice(threads[-60:])
+                    support_id = f"<ack.{thread[3]:05d}.{token}@support.example.com>"
+                    raw = _auto_reply(
+                        mix_rng, people[thread[0]], thread, message_id, date, support_id
+                    )
+                    kind, parent, number, sender = "auto_reply", thread[3], thread[4], thread[0]
+                else:
+                    raw = _bounce(mix_rng, token, index, message_id, date)
+                    kind, parent, number, sender = "bounce", None, None, None
+                mails.append(
+                    {
+                        "kind": kind,
+                        "raw": raw,
+                        "message_id": message_id,
+                        "parent": parent,
+                        "number": number,
+                        "sender": sender,
+                        "cc": 0,
+                    }
+                )
+                continue
+            if mix_rng.random() < CC_SHARE:
+                cc = [
+                    f'"{c["name"]}" <{c["email"]}>'
+                    for c in mix_rng.sample(contacts, mix_rng.choice((1, 1, 2)))
+                ]
         blob = None
         if rng.random() < 1 / 20:
             blob = (f"diagnostics-{index}.bin", rng.randbytes(ATTACHMENT_SIZE))
@@ -164,13 +315,16 @@ def build(count, seed=42, token="b", first_number=1):
             paragraphs += [f"> {p}" for p in _paragraphs(rng, SENTENCES, rng.randint(700, 2200))]
             by_subject = reply_turn % 2 == 1
             reply_turn += 1
+            reply_cc = cc if mix else None
             if by_subject:
                 subject = f"Re: [{thread[4]}] {thread[1]}"
-                raw = _compose(rng, person, subject, paragraphs, message_id, date, blob=blob)
+                raw = _compose(
+                    rng, person, subject, paragraphs, message_id, date, reply_cc, blob=blob
+                )
             else:
                 prefix = rng.choice(["Re: ", "RE: ", "AW: "])
                 raw = _compose(
-                    rng, person, prefix + thread[1], paragraphs, message_id, date,
+                    rng, person, prefix + thread[1], paragraphs, message_id, date, reply_cc,
                     thread=thread[2], blob=blob,
                 )  # fmt: skip
                 thread[2].append(message_id)
@@ -182,6 +336,7 @@ def build(count, seed=42, token="b", first_number=1):
                     "parent": thread[3],
                     "number": thread[4],
                     "sender": thread[0],
+                    "cc": len(reply_cc or ()),
                 }
             )
         else:
@@ -191,7 +346,9 @@ def build(count, seed=42, token="b", first_number=1):
             sentences = GERMAN_SENTENCES if person["german"] else ENGLISH_SENTENCES
             subject = rng.choice(subjects).format(n=rng.randint(10000, 99999))
             paragraphs = _paragraphs(rng, sentences, rng.randint(1100, 3500))
-            cc = [rng.choice(colleagues)] if rng.random() < 1 / 7 else None
+            stranger = [rng.choice(colleagues)] if rng.random() < 1 / 7 else None
+            if not mix:
+                cc = stranger
             raw = _compose(rng, person, subject, paragraphs, message_id, date, cc, None, blob)
             number = NUMBER_FORMAT.format(first_number + len(threads))
             mails.append(
@@ -202,12 +359,26 @@ def build(count, seed=42, token="b", first_number=1):
                     "parent": None,
                     "number": number,
                     "sender": sender,
+                    "cc": len(cc or ()),
                 }
             )
             threads.append([sender, subject, [message_id], index, number])
+    portal = set()
+    if mix:  # every other distinct sender among the known and among the others
+        senders = sorted({m["sender"] for m in mails if m["sender"] is not None})
+        for known in (True, False):
+            portal.update([i for i in senders if people[i]["known"] is known][::2])
+    known = [
+        {"name": p["name"], "email": p["email"]}
+        for index, p in enumerate(people)
+        if p["known"] and index not in portal
+    ]
     return {
         "mails": mails,
-        "known_partners": [{"name": p["name"], "email": p["email"]} for p in people if p["known"]],
+        "known_partners": known + (contacts if mix else []),
+        "portal_users": [
+            {"name": people[i]["name"], "email": people[i]["email"]} for i in sorted(portal)
+        ],
     }
 
 
@@ -218,13 +389,20 @@ def split(corpus):
     return common, subject
 
 
+KINDS = ("new", "reply", "subject_reply", "auto_reply", "bounce")
+
+
 def describe(corpus):
     mails = corpus["mails"]
     sizes = sorted(len(m["raw"]) for m in mails)
-    kinds = {k: sum(1 for m in mails if m["kind"] == k) for k in ("new", "reply", "subject_reply")}
+    kinds = {k: sum(1 for m in mails if m["kind"] == k) for k in KINDS}
     return {
         **kinds,
         "total": len(mails),
+        "senders": len({m["sender"] for m in mails if m["sender"] is not None}),
+        "portal_users": len(corpus.get("portal_users", ())),
+        "known_partners": len(corpus["known_partners"]),
+        "with_cc": sum(1 for m in mails if m.get("cc")),
         "with_attachment": sum(1 for s in sizes if s > ATTACHMENT_SIZE),
         "median_bytes": sizes[len(sizes) // 2] if sizes else 0,
         "total_bytes": sum(sizes),

@@ -3,6 +3,8 @@
 e2e      the same mails APPENDed to one Dovecot account per product, drained by each
          product's own fetch as its cron runs it (a separate Odoo process per product)
 process  the same mails through ``message_process`` alone, for both products
+mix      e2e and process again on the realistic mix: portal customers, Cc to known
+         contacts, out-of-office replies and bounces
 scale    mail_ticket's per-mail cost on top of 1,000 and 100,000 existing tickets
 views    the agents' kanban, list and searches on the largest base of ``scale``
 cron     two mailboxes drained by a real Odoo server with one, then two cron workers
@@ -151,6 +153,7 @@ def _setup_step(bench, corpus, servers, **extra):
     return {
         "task": "setup",
         "partners": corpus["known_partners"] if corpus else [],
+        "portal_users": corpus.get("portal_users", []) if corpus else [],
         "smtp": {"host": bench.sink.host, "port": bench.sink.port},
         "servers": list(servers),
         **extra,
@@ -171,23 +174,25 @@ def _imap(account):
 # ---------------------------------------------------------------------------
 
 
-def e2e(bench, corpus, reps):
-    """Per repetition and product: fresh database and mailbox, drain, then an idle poll."""
+def e2e(bench, corpus, reps, name="e2e"):
+    """Per repetition and product: fresh database and mailbox, drain, then an idle poll.
+
+    ``name`` prefixes the databases, accounts and log lines (``mix`` runs it again)."""
     common, subject = corpus_mod.split(corpus)
     repetitions = []
     for rep in range(reps):
         order = bench.products if rep % 2 == 0 else bench.products[::-1]
         row = {}
         for product in order:
-            db = bench.fresh_db(product, f"e2e_{product}")
-            account = bench.dovecot.new_account(f"e2e-{product[:4]}-r{rep}")
+            db = bench.fresh_db(product, f"{name}_{product}")
+            account = bench.dovecot.new_account(f"{name}-{product[:4]}-r{rep}")
             append_all(account, [m["raw"] for m in common])
-            bench.log(f"e2e rep {rep + 1}/{reps}: {product} drains {len(common)} mails")
+            bench.log(f"{name} rep {rep + 1}/{reps}: {product} drains {len(common)} mails")
             drain = {"task": "drain", "imap": _imap(account)}
             idle = {**drain, "max_runs": 1}
             steps = [
                 _setup_step(bench, corpus, [bench.server_spec(product, account)]),
-                {**drain, "message_ids": [m["message_id"] for m in common]},
+                {**drain, **_ids(common)},
             ]
             if product != "mail_ticket" or not subject:
                 steps.append(idle)
@@ -196,13 +201,13 @@ def e2e(bench, corpus, reps):
             result["common"]["mails"] = len(common)
             if product == "mail_ticket" and subject:
                 append_all(account, [m["raw"] for m in subject])
-                bench.log(f"e2e rep {rep + 1}/{reps}: {product} drains {len(subject)} more")
+                bench.log(f"{name} rep {rep + 1}/{reps}: {product} drains {len(subject)} more")
                 server = {"server_id": setup["servers"][0]["id"]}
                 phase, result["idle"] = bench.steps(
                     product,
                     db,
                     [
-                        {**drain, **server, "message_ids": [m["message_id"] for m in subject]},
+                        {**drain, **server, **_ids(subject)},
                         {**idle, **server},
                     ],
                 )
@@ -224,9 +229,17 @@ def e2e(bench, corpus, reps):
 # ---------------------------------------------------------------------------
 
 
+def _ids(mails):
+    """The Message-IDs a drain or process step counts in ``mail_message``, with kinds."""
+    return {
+        "message_ids": [m["message_id"] for m in mails],
+        "message_kinds": [m["kind"] for m in mails],
+    }
+
+
 def _kinds(rows):
     out = {}
-    for kind in ("new", "reply", "subject_reply"):
+    for kind in corpus_mod.KINDS:
         picked = [r for r in rows if r["kind"] == kind and not r["error"]]
         if picked:
             out[kind] = {
@@ -240,19 +253,19 @@ def _kinds(rows):
     return out
 
 
-def process(bench, corpus, reps):
+def process(bench, corpus, reps, name="mp", label="message_process"):
     common, subject = corpus_mod.split(corpus)
-    paths = bench.write_mails("process", common + subject)
+    paths = bench.write_mails(name, common + subject)
     kinds = [m["kind"] for m in common + subject]
     repetitions = []
     for rep in range(reps):
         order = bench.products if rep % 2 == 0 else bench.products[::-1]
         row = {}
         for product in order:
-            db = bench.fresh_db(product, f"mp_{product}")
-            account = bench.dovecot.new_account(f"mp-{product[:4]}-r{rep}")
+            db = bench.fresh_db(product, f"{name}_{product}")
+            account = bench.dovecot.new_account(f"{name}-{product[:4]}-r{rep}")
             count = len(paths) if product == "mail_ticket" else len(common)
-            bench.log(f"message_process rep {rep + 1}/{reps}: {product}, {count} mails")
+            bench.log(f"{label} rep {rep + 1}/{reps}: {product}, {count} mails")
             _setup, result = bench.steps(
                 product,
                 db,
@@ -263,6 +276,7 @@ def process(bench, corpus, reps):
                         "model": PRODUCTS[product]["model"],
                         "mails": paths[:count],
                         "kinds": kinds[:count],
+                        **_ids((common + subject)[:count]),
                     },
                 ],
             )
@@ -281,6 +295,22 @@ def process(bench, corpus, reps):
             row["ratio"] = hd["seconds"] / mt["seconds"]
         repetitions.append(row)
     return {"repetitions": repetitions, "mails": len(common), "subject_replies": len(subject)}
+
+
+# ---------------------------------------------------------------------------
+# the realistic mix: portal customers, Cc to known contacts, auto-replies, bounces
+# ---------------------------------------------------------------------------
+
+
+def mix(bench, corpus, reps):
+    """The realistic mix end to end and through ``message_process``, as ``e2e`` and
+    ``process`` measure the plain corpus, on databases of their own (the portal users are
+    made by the setup step, in one batch, before anything is timed)."""
+    return {
+        "corpus": corpus_mod.describe(corpus),
+        "e2e": e2e(bench, corpus, reps, name="mix"),
+        "process": process(bench, corpus, reps, name="mixmp", label="mix message_process"),
+    }
 
 
 # ---------------------------------------------------------------------------

@@ -4,8 +4,8 @@ The driver (``bench/ingest/__main__.py``) writes a job file and reads back the J
 worker writes to ``job["result"]``. Odoo logs to ``job["logfile"]``. Only public entry
 points are used, so the benchmark measures whatever the addon's code is today:
 
-setup    known customers, an SMTP sink as outgoing server, the Incoming Mail Servers
-         (and the sequence's next number, an agent user)
+setup    known customers and portal users, an SMTP sink as outgoing server, the
+         Incoming Mail Servers (and the sequence's next number, an agent user)
 drain    run the fetch the way the cron does, until the mailbox is drained
 process  ``mail.thread.message_process`` with fetchmail's context, one commit per mail
 views    the agents' kanban and list loads and searches, as the web client calls them
@@ -105,7 +105,25 @@ def _unseen(imap, folder="INBOX"):
 
 def task_setup(env, job):
     """Customers, the SMTP sink, mail servers; returns their ids and scheduled jobs."""
+    from odoo import Command  # noqa: PLC0415
+
     partners = env["res.partner"].create(job.get("partners", []))
+    portal = env.ref("base.group_portal")
+    users = (
+        env["res.users"]
+        .with_context(no_reset_password=True)
+        .create(
+            [
+                {
+                    "name": user["name"],
+                    "login": user["email"],
+                    "email": user["email"],
+                    "group_ids": [Command.set(portal.ids)],
+                }
+                for user in job.get("portal_users", [])
+            ]
+        )
+    )
     if job.get("smtp"):
         env["ir.mail_server"].search([]).unlink()
         env["ir.mail_server"].create(
@@ -116,7 +134,7 @@ def task_setup(env, job):
                 "smtp_encryption": "none",
             }
         )
-    result = {"partners": len(partners), "servers": []}
+    result = {"partners": len(partners), "portal_users": len(users), "servers": []}
     Server = env["fetchmail.server"]
     for spec in job.get("servers", []):
         server = Server.create(
@@ -214,8 +232,9 @@ def task_drain(env, job, recorder, imap_counter):
         if drained:
             break
     check.logout()
-    ingested = env["mail.message"].search_count([("message_id", "in", job.get("message_ids", []))])
+    ingested, by_kind = _ingested(env, job)
     return {
+        "ingested_by_kind": by_kind,
         "job": job_kind,
         "runs": runs,
         "drained": drained,
@@ -225,6 +244,21 @@ def task_drain(env, job, recorder, imap_counter):
         "ingested": ingested,
         "fetch_run_records": len(_new_runs(server, first_id)) if by_runs else None,
     }
+
+
+def _ingested(env, job):
+    """How many of the job's ``message_ids`` are in ``mail_message``, in all and per kind
+    (``message_kinds``, in the same order, when given)."""
+    ids = job.get("message_ids", [])
+    found = set(
+        env["mail.message"].search([("message_id", "in", ids)]).mapped("message_id")
+    )
+    by_kind = {}
+    for message_id, kind in zip(ids, job.get("message_kinds") or [], strict=False):
+        by_kind.setdefault(kind, [0, 0])
+        by_kind[kind][0] += message_id in found
+        by_kind[kind][1] += 1
+    return sum(1 for message_id in ids if message_id in found), by_kind
 
 
 def task_process(env, job, recorder):
@@ -254,7 +288,8 @@ def task_process(env, job, recorder):
             }
         )
         env.invalidate_all()
-    return {"rows": rows}
+    ingested, by_kind = _ingested(env, job)
+    return {"rows": rows, "ingested": ingested, "ingested_by_kind": by_kind}
 
 
 def _view_spec(env, model, view_type):

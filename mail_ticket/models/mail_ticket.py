@@ -45,7 +45,7 @@ def contact_key(email):
 class MailTicket(models.Model):
     _name = "mail.ticket"
     _description = "Ticket"
-    _inherit = ["portal.mixin", "mail.thread.cc", "mail.activity.mixin"]
+    _inherit = ["portal.mixin", "mail.thread.cc", "mail.activity.mixin", "rating.mixin"]
     _order = "priority desc, id desc"
     _rec_names_search = ["number", "name"]
     _check_company_auto = True
@@ -434,6 +434,8 @@ class MailTicket(models.Model):
         res = super().write(vals)
         if vals.get("partner_id"):
             self.message_subscribe([vals["partner_id"]])
+        if vals.get("stage_id"):
+            self._send_rating_request()
         return res
 
     # ------------------------------------------------------------
@@ -504,6 +506,18 @@ class MailTicket(models.Model):
             },
         }
 
+    def action_open_ratings(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "mail_ticket.rating_rating_action_mail_ticket"
+        )
+        action["domain"] = [
+            ("res_model", "=", self._name),
+            ("res_id", "=", self.id),
+            ("consumed", "=", True),
+        ]
+        return action
+
     def _merge_tickets(self, tickets):
         """Merge ``tickets`` into this ticket: their messages (tracking and
         notifications with them), comments, attachments, activities and followers
@@ -541,6 +555,53 @@ class MailTicket(models.Model):
         )
         _logger.info("Tickets %s merged into %s", ", ".join(tickets.mapped("number")), self.number)
 
+    def _split_default_message(self):
+        """The message a split starts from: the customer's latest."""
+        self.ensure_one()
+        return self.env["mail.message"].search(
+            [
+                ("model", "=", self._name),
+                ("res_id", "=", self.id),
+                ("message_type", "in", ("email", "comment")),
+                ("author_id.partner_share", "=", True),
+            ],
+            order="date desc, id desc",
+            limit=1,
+        )
+
+    def _split_message(self, message, name=None):
+        """Open a new ticket from ``message`` of this ticket: its body is the
+        description, its author the customer, its attachments are copied; a note on
+        each ticket links the other. Return the new ticket."""
+        self.ensure_one()
+        self.check_access("write")
+        new_ticket = self.create(
+            {
+                "name": name or self.name,
+                "description": message.body,
+                "partner_id": message.author_id.id,
+                "company_id": self.company_id.id,
+                "fetchmail_server_id": self.fetchmail_server_id.id,
+            }
+        )
+        for attachment in message.attachment_ids:
+            attachment.copy({"res_model": self._name, "res_id": new_ticket.id})
+        new_ticket.message_post(
+            body=self.env._(
+                "Split from %(ticket)s.", ticket=self._get_html_link(title=self.display_name)
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        self.message_post(
+            body=self.env._(
+                "A message was split off into %(ticket)s.",
+                ticket=new_ticket._get_html_link(title=new_ticket.display_name),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        _logger.info("Ticket %s split off ticket %s", new_ticket.number, self.number)
+        return new_ticket
+
     def _merge_destination(self):
         """The ticket that speaks for this one: itself, or the one it was merged into."""
         self.ensure_one()
@@ -549,6 +610,45 @@ class MailTicket(models.Model):
             seen.add(ticket.id)
             ticket = ticket.merged_into_id
         return ticket
+
+    # ------------------------------------------------------------
+    # RATING
+    # ------------------------------------------------------------
+
+    def _send_rating_request(self):
+        """Ask the customers of these tickets to rate them, where their stage has a
+        rating template (project.task's ``_send_task_rating_mail``). Not when the
+        customer moves their own ticket, nor for tickets without a customer
+        (unverified senders)."""
+        for ticket in self:
+            template = ticket.stage_id.rating_template_id
+            partner = ticket._rating_get_partner()
+            if template and partner and partner != self.env.user.partner_id:
+                ticket.rating_send_request(template, lang=partner.lang, force_send=False)
+
+    def rating_send_request(self, template, lang=False, force_send=True):
+        """As rating's, but the request is an automatic answer to the customer alone
+        (as the acknowledgement), not a note: a reply to it is then a comment on the
+        ticket as every reply is, where Odoo makes a reply to a note a note. It goes
+        out through the mail queue unless ``force_send``."""
+        if lang:
+            template = template.with_context(lang=lang)
+        for ticket in self:
+            ticket.with_context(mail_notify_force_send=force_send).message_post_with_source(
+                template,
+                message_type="auto_comment",
+                subtype_xmlid="mail.mt_comment",
+                email_layout_xmlid="mail.mail_notification_light",
+                partner_ids=[Command.set(ticket._rating_get_partner().ids)],
+                notify_skip_followers=True,
+            )
+
+    def _rating_apply_get_default_subtype_id(self):
+        return self.env["ir.model.data"]._xmlid_to_res_id("mail_ticket.mt_ticket_rating")
+
+    def _rating_get_parent_field_name(self):
+        # the mailbox groups the ratings (rating.rating's parent) in the report
+        return "fetchmail_server_id"
 
     # ------------------------------------------------------------
     # TICKET REFERENCES

@@ -20,5 +20,12 @@ class MailTicketStage(models.Model):
         string="Reopen on Customer Reply",
         help="A customer reply to a ticket in this stage moves it back to the first stage.",
     )
+    rating_template_id = fields.Many2one(
+        "mail.template",
+        string="Rating Email Template",
+        domain=[("model", "=", "mail.ticket")],
+        help="If set, the customer is asked by email to rate the ticket when it reaches "
+        "this stage.",
+    )
     description = fields.Text(translate=True)
     active = fields.Boolean(default=True)

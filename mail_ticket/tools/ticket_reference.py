@@ -73,3 +73,15 @@ def clean_title(title):
     if len(title) > TITLE_MAX_LENGTH:
         title = title[: TITLE_MAX_LENGTH - 1].rstrip() + "\u2026"
     return title
+
+
+_LEADING_REPLY_RE = re.compile(rf"^{_REPLY_PREFIXES}", re.IGNORECASE)
+
+
+def title_from_subject(subject):
+    """The title of a ticket opened from a mail of another ticket's conversation: its
+    subject without the ticket tags and the reply prefixes ("AW: [TICKET-001] Drucker"
+    is "Drucker"); empty when nothing else is left."""
+    subject = one_line((subject or "")[: REFERENCE_SUBJECT_LENGTH * 4])[:REFERENCE_SUBJECT_LENGTH]
+    subject = one_line(_TAG_RE.sub(" ", subject))
+    return clean_title(_LEADING_REPLY_RE.sub("", subject).strip())

@@ -1,1 +1,1 @@
-from . import mail_ticket_merge
+from . import mail_ticket_merge, mail_ticket_split
