@@ -85,6 +85,213 @@ def _verdict(ok):
     return "met" if ok else "NOT met"
 
 
+def _n(count, word, plural=None):
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def _rate(d):
+    return d["mails"] / d["seconds"] if d.get("seconds") else None
+
+
+def _found(by_kind, kinds=None):
+    """(found, total) of the Message-IDs of ``kinds`` (all but the subject replies)."""
+    picked = [v for k, v in by_kind.items() if (k in kinds if kinds else k != "subject_reply")]
+    return sum(v[0] for v in picked), sum(v[1] for v in picked)
+
+
+def _machines(by_kind):
+    """What became of the mails machines wrote: 'auto-replies 2/2, bounces 0/1' kept."""
+    parts = []
+    for kind, label in (("auto_reply", "auto-replies"), ("bounce", "bounces")):
+        if kind in by_kind:
+            parts.append(f"{label} {by_kind[kind][0]}/{by_kind[kind][1]}")
+    return ", ".join(parts) or "-"
+
+
+def _e2e_queries(section, product="mail_ticket"):
+    """Median queries per mail of ``product``'s end-to-end drains of the shared mails."""
+    return _median(
+        [
+            row[product]["common"]["queries"] / row[product]["common"]["mails"]
+            for row in section["repetitions"]
+            if product in row and row[product]["common"]["mails"]
+        ]
+    )
+
+
+def _process_figures(section):
+    """(median ratio, mail_ticket's and helpdesk_mgmt's median queries per shared mail)."""
+    rows = [row for row in section["repetitions"] if "ratio" in row]
+    if not rows:
+        return None
+
+    def per_mail(product):
+        return _median(
+            [row[product]["common"]["queries"] / row[product]["common"]["mails"] for row in rows]
+        )
+
+    return (
+        _median([row["ratio"] for row in rows]),
+        per_mail("mail_ticket"),
+        per_mail("helpdesk_mgmt"),
+    )
+
+
+def _mix_section(add, mix):
+    """The realistic mix's section; returns its end-to-end target row."""
+    c = mix["corpus"]
+    add("## Realistic mix: portal customers, Cc, auto-replies")
+    add("")
+    add(
+        f"{c['total']} mails (same seed, other addresses than the plain corpus; the same "
+        f"bytes for both products): {c['new']} new, {_n(c['reply'], 'reply', 'replies')} by "
+        f"threading headers, {c['subject_reply']} by subject number only (mail_ticket only, "
+        f"reported apart), {_n(c['auto_reply'], 'out-of-office reply', 'out-of-office replies')}"
+        " (`Auto-Submitted: auto-replied`, threaded to the ticket by `References`), "
+        f"{_n(c['bounce'], 'bounce')} from MAILER-DAEMON (a delivery status about a mail no "
+        f"database knows). {c['senders']} distinct senders, {c['portal_users']} of them with a "
+        "portal account (`res.users` in `base.group_portal`, made in one batch in each "
+        f"database before the run); {_n(c['known_partners'], 'other known partner')} "
+        f"(customers and the contacts copied); {_n(c['with_cc'], 'mail')} copied (Cc) to one "
+        f"or two known contacts; {c['with_attachment']} with a 200 KB attachment."
+    )
+    add("")
+    e2e = mix["e2e"]
+    add("### End to end: Dovecot mailbox until drained")
+    add("")
+    add(
+        f"The {e2e['mails']} shared mails appended to a fresh IMAP account per product and "
+        "repetition and drained by the product's own scheduled fetch, measured as in the "
+        "plain end-to-end scenario (job runs only, cron queries included). Ingested: "
+        "Message-IDs found in `mail_message` (a bounce about an unknown mail is dropped by "
+        "both gateways by design)."
+    )
+    add("")
+    _head(add, "rep", "product", "job", "runs", "s to drain", "mails/s", "queries/mail",
+          "ingested", "machine-written kept", "ratio")  # fmt: skip
+    for rep, row in enumerate(e2e["repetitions"], 1):
+        for product in ("mail_ticket", "helpdesk_mgmt"):
+            if product not in row:
+                continue
+            d = row[product]["common"]
+            ratio = _f(row.get("ratio"), ".2f") + "x" if product == "mail_ticket" else ""
+            _row(add, rep, product, d["job"], d["runs"], f"{d['seconds']:.2f}",
+                 _f(_rate(d)), f"{d['queries'] / d['mails']:.1f}",
+                 f"{d['ingested']}/{d['mails']}", _machines(d.get("ingested_by_kind", {})),
+                 ratio)  # fmt: skip
+    add("")
+    for product in ("mail_ticket", "helpdesk_mgmt"):
+        drains = [row[product]["common"] for row in e2e["repetitions"] if product in row]
+        if drains:
+            add(
+                f"- {product}: median {_median([_rate(d) for d in drains]):.1f} mails/s, "
+                f"{_e2e_queries(e2e, product):.1f} queries/mail, ingested "
+                f"{_median([d['ingested'] for d in drains]):.0f}/{drains[0]['mails']}"
+            )
+    ratios = [row["ratio"] for row in e2e["repetitions"] if "ratio" in row]
+    med = _median(ratios)
+    if med is not None:
+        add(
+            f"- ratio mail_ticket/helpdesk_mgmt mails/s: median **{med:.2f}x** "
+            f"(per repetition {_join(ratios)})"
+        )
+    subj = [row["mail_ticket"].get("subject_replies") for row in e2e["repetitions"]]
+    subj = [x for x in subj if x]
+    if subj:
+        add(
+            "- mail_ticket only, subject replies drained after: "
+            + "; ".join(
+                f"{x['mails']} mails in {x['seconds']:.2f} s, "
+                f"{x['queries'] / x['mails']:.1f} queries/mail, {x['ingested']}/{x['mails']} "
+                "ingested"
+                for x in subj
+            )
+        )
+    add("")
+    proc = mix["process"]
+    add("### message_process alone")
+    add("")
+    add(
+        f"The same {proc['mails']} shared mails through `mail.thread.message_process` with "
+        "fetchmail's context and a commit per mail (no IMAP), as in the plain scenario; "
+        "the figures are for the shared mails (mail_ticket's subject replies apart)."
+    )
+    add("")
+    _head(add, "rep", "product", "mails", "s", "mails/s", "queries/mail", "ingested",
+          "machine-written kept", "errors", "ratio")  # fmt: skip
+    for rep, row in enumerate(proc["repetitions"], 1):
+        for product in ("mail_ticket", "helpdesk_mgmt"):
+            if product not in row:
+                continue
+            r = row[product]
+            d = r["common"]
+            found, total = _found(r.get("ingested_by_kind", {}))
+            ratio = _f(row.get("ratio"), ".2f") + "x" if product == "mail_ticket" else ""
+            _row(add, rep, product, d["mails"], f"{d['seconds']:.2f}", _f(_rate(d)),
+                 f"{d['queries'] / d['mails']:.1f}", f"{found}/{total}",
+                 _machines(r.get("ingested_by_kind", {})), r["kinds"]["errors"],
+                 ratio)  # fmt: skip
+    add("")
+    for product in ("mail_ticket", "helpdesk_mgmt"):
+        runs = [row[product] for row in proc["repetitions"] if product in row]
+        if runs:
+            add(
+                f"- {product}: median {_median([_rate(r['common']) for r in runs]):.1f} "
+                "mails/s, "
+                f"{_median([r['common']['queries'] / r['common']['mails'] for r in runs]):.1f}"
+                " queries/mail"
+            )
+    ratios = [row["ratio"] for row in proc["repetitions"] if "ratio" in row]
+    if ratios:
+        add(
+            f"- ratio mail_ticket/helpdesk_mgmt mails/s: median **{_median(ratios):.2f}x** "
+            f"(per repetition {_join(ratios)})"
+        )
+    add("")
+    return (
+        "Realistic mix end to end >= 2.5x helpdesk_mgmt's mails/s (goal 3x)",
+        _f(med, ".2f") + ("x" if med is not None else ""),
+        _verdict(med >= 2.5) if med is not None else "not measured (no helpdesk_mgmt)",
+    )
+
+
+def _cross_targets(results):
+    """The targets that span the plain corpus and the realistic mix."""
+    targets = []
+    sections = [("plain", results.get("e2e")), ("mix", (results.get("mix") or {}).get("e2e"))]
+    figures = [(name, _e2e_queries(s)) for name, s in sections if s]
+    figures = [(name, q) for name, q in figures if q is not None]
+    if figures:
+        worst = max(q for _name, q in figures)
+        targets.append(
+            (
+                "<= 20 queries per mail end to end on both the plain traffic and the "
+                "realistic mix (mail_ticket's whole job runs, cron included)",
+                ", ".join(f"{name} {q:.1f}" for name, q in figures) + " per mail",
+                _verdict(worst <= 20),
+            )
+        )
+    sections = [
+        ("plain", results.get("process")),
+        ("mix", (results.get("mix") or {}).get("process")),
+    ]
+    figures = [(name, _process_figures(s)) for name, s in sections if s]
+    figures = [(name, f) for name, f in figures if f]
+    if figures:
+        targets.append(
+            (
+                "message_process alone >= 1.2x the peer's mails/s (goal 1.5x), at no more "
+                "queries per mail (shared mails)",
+                "; ".join(
+                    f"{name} {ratio:.2f}x, {mt:.1f} against {hd:.1f} queries/mail"
+                    for name, (ratio, mt, hd) in figures
+                ),
+                _verdict(all(ratio >= 1.2 and mt <= hd for _n, (ratio, mt, hd) in figures)),
+            )
+        )
+    return targets
+
+
 def plot(scale, path):
     """Per-mail time against the number of existing tickets (PNG)."""
     import matplotlib  # noqa: PLC0415
@@ -204,9 +411,9 @@ def write(results, path):
             )
             targets.append(
                 (
-                    "End to end >= 2x helpdesk_mgmt's mails/s (goal 3x)",
+                    "Plain traffic end to end >= 2.5x helpdesk_mgmt's mails/s (goal 3x)",
                     f"{med:.2f}x",
-                    _verdict(med >= 2),
+                    _verdict(med >= 2.5),
                 )
             )
         per_mail = _median(
@@ -326,6 +533,11 @@ def write(results, path):
                 "path, above."
             )
         add("")
+
+    mix = results.get("mix")
+    if mix:
+        targets.append(_mix_section(add, mix))
+    targets += _cross_targets(results)
 
     scale = results.get("scale")
     if scale:

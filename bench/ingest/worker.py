@@ -250,9 +250,7 @@ def _ingested(env, job):
     """How many of the job's ``message_ids`` are in ``mail_message``, in all and per kind
     (``message_kinds``, in the same order, when given)."""
     ids = job.get("message_ids", [])
-    found = set(
-        env["mail.message"].search([("message_id", "in", ids)]).mapped("message_id")
-    )
+    found = set(env["mail.message"].search([("message_id", "in", ids)]).mapped("message_id"))
     by_kind = {}
     for message_id, kind in zip(ids, job.get("message_kinds") or [], strict=False):
         by_kind.setdefault(kind, [0, 0])
