@@ -139,16 +139,51 @@ def odoo_db():
 def odoo_smtp(odoo_db, smtp_sink):
     """Odoo's outgoing mail goes to the session's SMTP sink, never to the network."""
     with odoo_db.env() as env:
-        env["ir.mail_server"].search([]).unlink()
-        env["ir.mail_server"].create(
-            {
-                "name": "Test sink",
-                "smtp_host": smtp_sink.host,
-                "smtp_port": smtp_sink.port,
-                "smtp_encryption": "none",
-            }
-        )
+        send_to_sink(env, smtp_sink)
     return smtp_sink
+
+
+def send_to_sink(env, smtp_sink):
+    """Odoo's outgoing mail of ``env``'s database goes to ``smtp_sink`` only."""
+    env["ir.mail_server"].search([]).unlink()
+    env["ir.mail_server"].create(
+        {
+            "name": "Test sink",
+            "smtp_host": smtp_sink.host,
+            "smtp_port": smtp_sink.port,
+            "smtp_encryption": "none",
+        }
+    )
+
+
+def create_ticket_server(env, imap_account, **vals):
+    """An Incoming Mail Server on ``imap_account`` feeding tickets, confirmed through
+    "Test & Confirm" (a real IMAP login)."""
+    server = env["fetchmail.server"].create(
+        {
+            "name": f"Support {imap_account.login}",
+            "server_type": "imap",
+            "server": imap_account.host,
+            "port": imap_account.port,
+            "is_ssl": False,
+            "user": imap_account.login,
+            "password": imap_account.password,
+            "object_id": env["ir.model"]._get_id("mail.ticket"),
+            **vals,
+        }
+    )
+    server.button_confirm_login()
+    return server
+
+
+def load_registry(dbname):
+    """An :class:`OdooDb` on another database, its registry loaded as a server loads it:
+    with test_enable off (pytest-odoo's is on, which would run the modules' tests)."""
+    test_enable, config["test_enable"] = config["test_enable"], False
+    try:
+        return OdooDb(dbname)
+    finally:
+        config["test_enable"] = test_enable
 
 
 @pytest.fixture
@@ -159,20 +194,7 @@ def ticket_server(odoo_db, odoo_smtp, imap_account):
 
     def make(**vals):
         with odoo_db.env() as env:
-            server = env["fetchmail.server"].create(
-                {
-                    "name": f"Support {imap_account.login}",
-                    "server_type": "imap",
-                    "server": imap_account.host,
-                    "port": imap_account.port,
-                    "is_ssl": False,
-                    "user": imap_account.login,
-                    "password": imap_account.password,
-                    "object_id": env["ir.model"]._get_id("mail.ticket"),
-                    **vals,
-                }
-            )
-            server.button_confirm_login()
+            server = create_ticket_server(env, imap_account, **vals)
             created.append(server.id)
             return server.id
 

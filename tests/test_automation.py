@@ -13,12 +13,11 @@ import os
 from datetime import timedelta
 
 import pytest
-from odoo_env import OdooDb
-from test_clean_install import _drop, odoo
+from odoo_env import load_registry
+from test_clean_install import _drop, odoo, odoo_conf
 
 from odoo import fields
 from odoo.modules.registry import Registry
-from odoo.tools import config
 
 
 @pytest.fixture
@@ -28,30 +27,12 @@ def automation_db(tmp_path):
         raise pytest.UsageError("MAIL_TICKET_E2E_DB names no database: run with ./dev test")
     dbname = f"{base}_automation"
     _drop(dbname)
-    addons_path = config["addons_path"]
-    if not isinstance(addons_path, str):
-        addons_path = ",".join(addons_path)
-    conf = tmp_path / "odoo.conf"
-    conf.write_text(
-        "[options]\n"
-        f"addons_path = {addons_path}\n"
-        f"db_host = {config['db_host'] or ''}\n"
-        f"db_port = {config['db_port'] or ''}\n"
-        f"db_user = {config['db_user'] or ''}\n"
-        "log_level = warn\n"
-        "http_enable = False\n"
-    )
+    conf = odoo_conf(tmp_path)
     # the rules' module first (installing mail there prints docutils' complaints about
     # mail's description: not ours), then the addon next to it, as an admin would
     odoo("-c", str(conf), "-d", dbname, "-i", "base_automation", "--stop-after-init")
     assert odoo("module", "install", "-c", str(conf), "-d", dbname, "mail_ticket") == []
-    # loaded with test_enable off, as pytest-odoo loads its registry: else loading it
-    # would run the modules' tests
-    test_enable, config["test_enable"] = config["test_enable"], False
-    try:
-        db = OdooDb(dbname)
-    finally:
-        config["test_enable"] = test_enable
+    db = load_registry(dbname)
     yield db
     Registry.delete(dbname)
     _drop(dbname)

@@ -50,10 +50,17 @@ def clean_db(tmp_path):
         raise pytest.UsageError("MAIL_TICKET_E2E_DB names no database: run with ./dev test")
     dbname = f"{base}_clean"
     _drop(dbname)
+    yield dbname, odoo_conf(tmp_path)
+    _drop(dbname)
+
+
+def odoo_conf(directory):
+    """An Odoo configuration file for Odoo's command line on the tests' databases, its
+    addons path the tests' own; warnings and errors only."""
     addons_path = config["addons_path"]
     if not isinstance(addons_path, str):
         addons_path = ",".join(addons_path)
-    conf = tmp_path / "odoo.conf"
+    conf = directory / "odoo.conf"
     conf.write_text(
         "[options]\n"
         f"addons_path = {addons_path}\n"
@@ -63,8 +70,7 @@ def clean_db(tmp_path):
         "log_level = warn\n"
         "http_enable = False\n"
     )
-    yield dbname, conf
-    _drop(dbname)
+    return conf
 
 
 def odoo(*args):
