@@ -91,7 +91,7 @@ class MailTicket(models.Model):
         installed since the last fetch counts at once)."""
         blockers = {}
         for cls in type(self.env[self._name]).__mro__:
-            module = cls.__dict__.get("_module") or getattr(cls, "_module", None)
+            module = cls.__dict__.get("_module")  # a class an addon defines
             if not module or module in BATCH_KNOWN_MODULES:
                 continue
             for name in BATCH_SKIPPED_METHODS:
@@ -287,17 +287,16 @@ class MailTicket(models.Model):
                 mail.route = None
         routed = [mail for mail in routed if mail.route]
         # a blocked sender's mail is message_process's to ignore, with the reason
+        senders = {
+            mail: {mail.sender.email, tools.email_normalize(mail.msg_dict.get("email_from"))}
+            for mail in routed
+        }
         blocked = self.env["mail.ticket.blocked.sender"]._blocked_emails(
-            {mail.sender.email for mail in routed}
-            | {tools.email_normalize(mail.msg_dict.get("email_from")) for mail in routed}
+            set().union(*senders.values())
         )
-        for mail in routed:
-            if blocked and (
-                mail.sender.email in blocked
-                or tools.email_normalize(mail.msg_dict.get("email_from")) in blocked
-            ):
-                mail.route = None
-        routed = [mail for mail in routed if mail.route]
+        routed = [mail for mail in routed if not senders[mail] & blocked.keys()]
+        for mail in senders.keys() - set(routed):
+            mail.route = None
         users = self._batch_gateway_users({mail.sender.email for mail in routed})
         # the tickets answered, read together (see _mail_ticket_verify_routes)
         tickets = (

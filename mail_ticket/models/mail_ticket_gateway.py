@@ -18,7 +18,7 @@ from odoo.tools import escape_psql
 
 from ..tools.mail_forward import parse_forward, strip_forward_prefixes
 from ..tools.mail_language import declared_languages, mail_language
-from ..tools.mail_trust import check_sender, spam_verdict, trusted_authserv_ids
+from ..tools.mail_trust import check_sender, from_header, spam_verdict, trusted_authserv_ids
 from ..tools.mail_verdict import VERDICT_KEY, MailVerdict
 from ..tools.ticket_reference import clean_title
 from .mail_ticket import contact_key
@@ -78,7 +78,7 @@ class MailTicket(models.Model):
         to a ticket mailbox, or an empty recordset: the ``From`` as the receiving server
         read it, and as Odoo read it."""
         emails = {
-            check_sender(message, msg_dict.get("email_from"), frozenset()).email,
+            from_header(message).email,
             tools.email_normalize(msg_dict.get("email_from") or ""),
         }
         blocked = self.env["mail.ticket.blocked.sender"]._blocked_emails(emails)
