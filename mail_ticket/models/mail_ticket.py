@@ -52,7 +52,8 @@ class MailTicket(models.Model):
     _primary_email = "email_from"
 
     def _default_stage_id(self):
-        return self.env["mail.ticket.stage"].search([], limit=1)
+        # with what a new ticket's stored fields read of it (is_closed)
+        return self.env["mail.ticket.stage"].search_fetch([], ["is_closed"], limit=1)
 
     number = fields.Char(
         readonly=True,
@@ -388,8 +389,10 @@ class MailTicket(models.Model):
         sequence = (
             self.env["ir.sequence"]
             .with_company(company)
-            .search(
+            .search_fetch(
                 [("code", "=", "mail.ticket"), ("company_id", "in", [company.id, False])],
+                # with what drawing a number reads (ir.sequence._next)
+                ["implementation", "use_date_range", "prefix", "suffix", "padding"],
                 order="company_id",
                 limit=1,
             )

@@ -1,3 +1,5 @@
+from types import MappingProxyType
+
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
@@ -54,23 +56,37 @@ class MailTicketBlockedSender(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        return super().create([self._normalized_vals(vals) for vals in vals_list])
+        entries = super().create([self._normalized_vals(vals) for vals in vals_list])
+        self.env.registry.clear_cache()  # _blocked_names
+        return entries
 
     def write(self, vals):
-        return super().write(self._normalized_vals(vals))
+        result = super().write(self._normalized_vals(vals))
+        if {"name", "active"} & vals.keys():
+            self.env.registry.clear_cache()
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
+    @api.model
+    @tools.ormcache()
+    def _blocked_names(self):
+        """``{name: id}`` of the active entries: read once per worker, not once per
+        mail (every mail to a ticket mailbox is checked; the list changes seldom)."""
+        entries = self.sudo().search_fetch([], ["name"], order="id")
+        return MappingProxyType({entry.name: entry.id for entry in entries})
 
     @api.model
     def _blocked_emails(self, emails):
         """``{email: blocked sender}`` for the normalized addresses of ``emails`` that are
-        blocked, by their address or their domain: one search for them all."""
-        emails = {email for email in emails if email}
-        if not emails:
-            return {}
-        keys = emails | {f"@{tools.email_domain_extract(email)}" for email in emails}
-        blocked = {entry.name: entry for entry in self.sudo().search([("name", "in", list(keys))])}
+        blocked, by their address or their domain."""
+        names = self._blocked_names()
         found = {}
-        for email in emails:
-            entry = blocked.get(email) or blocked.get(f"@{tools.email_domain_extract(email)}")
-            if entry:
-                found[email] = entry
+        for email in filter(None, emails):
+            entry_id = names.get(email) or names.get(f"@{tools.email_domain_extract(email)}")
+            if entry_id:
+                found[email] = self.sudo().browse(entry_id)
         return found

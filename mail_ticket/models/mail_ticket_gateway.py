@@ -291,7 +291,12 @@ class MailTicket(models.Model):
     # ------------------------------------------------------------
 
     def _creation_subtype(self):
-        return self.env.ref("mail_ticket.mt_ticket_new")
+        # the id from the cached xmlid, without env.ref's existence query per ticket
+        return self.env["mail.message.subtype"].browse(
+            self.env["ir.model.data"]._xmlid_to_res_id(
+                "mail_ticket.mt_ticket_new", raise_if_not_found=True
+            )
+        )
 
     def _track_subtype(self, init_values):
         self.ensure_one()

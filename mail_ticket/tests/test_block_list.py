@@ -72,6 +72,25 @@ class TestBlockList(MailTicketCommon):
         inbound, ticket = self.receive("kunde@spam.example", "Eine echte Frage")
         self.assertTrue(ticket, "the rest of the domain is not blocked")
 
+    @mute_logger("odoo.addons.mail_ticket.models.mail_thread")
+    def test_list_changes_apply_to_the_next_mail(self):
+        """The list is read once per worker, not per mail: what an admin adds, renames,
+        archives or deletes counts from the next mail on."""
+        self.fetched = True
+        self.assertTrue(self.receive("neu@spam.example")[1], "not blocked yet")
+        entry = self.Blocked.create({"name": "neu@spam.example", "reason": "Werbung"})
+        self.assertFalse(self.receive("neu@spam.example")[1], "blocked once added")
+        entry.name = "@spam.example"
+        self.assertFalse(
+            self.receive("andere@spam.example")[1], "the renamed entry blocks the whole domain"
+        )
+        entry.active = False
+        self.assertTrue(self.receive("andere@spam.example")[1], "an archived entry blocks nothing")
+        entry.active = True
+        self.assertFalse(self.receive("andere@spam.example")[1])
+        entry.unlink()
+        self.assertTrue(self.receive("andere@spam.example")[1], "a deleted entry blocks nothing")
+
     def test_block_sender_from_a_ticket(self):
         ticket = self.receive_mail(email_from='"Lästig" <laestig@example.com>')
         action = ticket.with_user(self.user_agent).action_block_sender()
