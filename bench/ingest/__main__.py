@@ -66,6 +66,12 @@ def parse(argv):
     p.add_argument("--log-level", default="info")
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--results", default=str(BENCH_DIR / "RESULTS.md"))
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="message_process under cProfile, with query origins, into the results folder "
+        "(profile-*.txt): its timings are the profiler's, not figures to quote",
+    )
     p.add_argument("--note", help="a line at the top of RESULTS.md (e.g. the machine was busy)")
     p.add_argument(
         "--from-json",

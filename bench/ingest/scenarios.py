@@ -160,6 +160,12 @@ def _setup_step(bench, corpus, servers, **extra):
     }
 
 
+def _profile(bench, name):
+    if not bench.args.profile:
+        return {}
+    return {"profile": str(bench.workdir / f"profile-{name}")}
+
+
 def _imap(account):
     return {
         "host": account.host,
@@ -277,6 +283,7 @@ def process(bench, corpus, reps, name="mp", label="message_process"):
                         "mails": paths[:count],
                         "kinds": kinds[:count],
                         **_ids((common + subject)[:count]),
+                        **_profile(bench, f"{name}-{product}-r{rep}"),
                     },
                 ],
             )

@@ -20,6 +20,7 @@ only counts its calls (both reported, both should stay 0).
 import ast
 import imaplib
 import json
+import re
 import statistics
 import sys
 import threading
@@ -38,6 +39,45 @@ class QueryRecorder:
 
     def __call__(self, cr, query, params, start, delay):
         self.count += 1
+
+    def install(self):
+        thread = threading.current_thread()
+        thread.query_hooks = (*getattr(thread, "query_hooks", ()), self)
+
+
+class QueryOrigins:
+    """Where the queries of the profiled mails come from (``--profile``): per query, the
+    innermost frame of the product's own addon (``mail_ticket/``, ``helpdesk_mgmt/``),
+    the Odoo function it called, and the statement's verb and table, so that a query of
+    core that the addon's hook triggered is told from one core makes alone (the flush
+    at commit has no addon frame: its table tells what it writes)."""
+
+    STATEMENT = re.compile(
+        r'^\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM|WITH)\b.*?(?:FROM|INTO|UPDATE)?\s*"(\w+)"',
+        re.IGNORECASE | re.DOTALL,
+    )
+
+    def __init__(self, product):
+        self.marker = f"/{product}/"
+        self.active = False
+        self.origins = Counter()
+
+    def __call__(self, cr, query, params, start, delay):
+        if not self.active:
+            return
+        frame, own, callee = sys._getframe(1), "-", "-"
+        while frame:
+            path = frame.f_code.co_filename
+            if self.marker in path and "/bench/" not in path:
+                own = f"{path.split(self.marker)[-1]}:{frame.f_code.co_name}"
+                break
+            if "/odoo/" in path and "/sql_db.py" not in path:
+                callee = f"{path.split('/odoo/')[-1]}:{frame.f_code.co_name}"
+            frame = frame.f_back
+        text = query if isinstance(query, str) else getattr(query, "code", str(query))
+        match = self.STATEMENT.match(text[:2000])
+        statement = f"{match[1].upper()} {match[2]}" if match else text[:40].replace("\n", " ")
+        self.origins[f"{own} > {callee} | {statement}"] += 1
 
     def install(self):
         thread = threading.current_thread()
@@ -260,23 +300,40 @@ def _ingested(env, job):
 
 
 def task_process(env, job, recorder):
-    """Each mail through ``message_process`` with fetchmail's context, then a commit."""
+    """Each mail through ``message_process`` with fetchmail's context, then a commit.
+
+    With ``profile`` (a path prefix), the mails also run under cProfile (``.prof``, and
+    the top functions in ``.txt``) and every query is counted by where it comes from
+    (``QueryOrigins``, in the ``.txt``): the timings of such a run are the profiler's."""
     server = env["fetchmail.server"].browse(job["server_id"])
     thread = env["mail.thread"].with_context(
         fetchmail_cron_running=True,
         default_fetchmail_server_id=server.id,
     )
+    profiler = origins = None
+    if job.get("profile"):
+        import cProfile  # noqa: PLC0415
+
+        profiler = cProfile.Profile()
+        origins = QueryOrigins(job["product"])
+        origins.install()
     rows = []
     for path, kind in zip(job["mails"], job["kinds"], strict=True):
         raw = Path(path).read_bytes()
         q0, t0 = recorder.count, time.perf_counter()
         error = None
+        if profiler:
+            origins.active = True
+            profiler.enable()
         try:
             thread.message_process(job["model"], raw)
             env.cr.commit()
         except Exception as exc:  # fetchmail rolls back and goes on
             env.cr.rollback()
             error = f"{type(exc).__name__}: {exc}"
+        if profiler:
+            profiler.disable()
+            origins.active = False
         rows.append(
             {
                 "kind": kind,
@@ -286,8 +343,27 @@ def task_process(env, job, recorder):
             }
         )
         env.invalidate_all()
+    if profiler:
+        _write_profile(job["profile"], profiler, origins, len(rows))
     ingested, by_kind = _ingested(env, job)
     return {"rows": rows, "ingested": ingested, "ingested_by_kind": by_kind}
+
+
+def _write_profile(prefix, profiler, origins, mails):
+    import io  # noqa: PLC0415
+    import pstats  # noqa: PLC0415
+
+    profiler.dump_stats(f"{prefix}.prof")
+    out = io.StringIO()
+    out.write(f"{mails} mails, {sum(origins.origins.values())} queries\n\n")
+    out.write("queries per mail by origin (own addon frame > innermost Odoo frame)\n")
+    for origin, count in origins.origins.most_common(70):
+        out.write(f"{count / mails:8.2f}  {origin}\n")
+    out.write("\n")
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(40)
+    Path(f"{prefix}.txt").write_text(out.getvalue())
 
 
 def _view_spec(env, model, view_type):
