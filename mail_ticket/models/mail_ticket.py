@@ -840,27 +840,28 @@ class MailTicket(models.Model):
             and subtype_id == comment_subtype_id
             and not deferred
         ):
-            self._mail_ticket_add_comments(message, is_from_email=message_type == "email")
+            # the ticket is this one: the new message's res_id is not read again
+            self._mail_ticket_add_comments(
+                message, is_from_email=message_type == "email", ticket_ids=self.ids
+            )
         return super()._message_post_after_hook(message, msg_vals)
 
     @api.model
-    def _mail_ticket_add_comments(self, messages, is_from_email=True):
+    def _mail_ticket_add_comments(self, messages, is_from_email=True, ticket_ids=None):
         """Mirror messages of the customer conversations as comments (one create), and
-        note on their tickets who spoke last."""
+        note on their tickets who spoke last. ``ticket_ids``: each message's ticket, when
+        the caller knows them (else read from the messages)."""
+        if ticket_ids is None:
+            ticket_ids = [message.res_id for message in messages]
         self.env["mail.ticket.comment"].sudo().create(
             [
-                {
-                    "ticket_id": message.res_id,
-                    "message_id": message.id,
-                    "is_from_email": is_from_email,
-                }
-                for message in messages
+                {"ticket_id": ticket_id, "message_id": message.id, "is_from_email": is_from_email}
+                for message, ticket_id in zip(messages, ticket_ids, strict=True)
             ]
         )
-        ticket_ids = list(set(messages.mapped("res_id")))
-        tickets = {ticket.id: ticket for ticket in self.browse(ticket_ids)}
-        for message in messages:  # the tickets read together
-            tickets[message.res_id]._mail_ticket_comment_effects(message)
+        tickets = self.browse(ticket_ids)  # read together
+        for message, ticket in zip(messages, tickets, strict=True):
+            ticket._mail_ticket_comment_effects(message)
 
     def _mail_ticket_comment_effects(self, message):
         """What an agent's message of the conversation changes on its ticket."""

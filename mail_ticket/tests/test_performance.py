@@ -25,5 +25,5 @@ class TestMailTicketPerformance(MailTicketCommon):
     @warmup
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_reply_queries(self):
-        with self.assertQueryCount(admin=44), self.mock_mail_gateway():
+        with self.assertQueryCount(admin=43), self.mock_mail_gateway():
             self.receive_mail(subject=f"Re: [{self.ticket.number}] Drucker")
