@@ -131,6 +131,7 @@ class Bench:
             "login": account.login,
             "password": account.password,
             "model": PRODUCTS[product]["model"],
+            "address": corpus_mod.SUPPORT_ADDRESS,
             "confirm": confirm,
         }
 

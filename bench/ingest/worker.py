@@ -189,6 +189,10 @@ def task_setup(env, job):
                 "object_id": env["ir.model"]._get_id(spec["model"]),
             }
         )
+        if spec.get("address") and "ticket_reply_to" in server._fields:
+            # the address the customers write to, as an admin sets it on a mailbox whose
+            # login is no address (mail_ticket's "Support Address")
+            server.ticket_reply_to = spec["address"]
         if spec.get("confirm", True):
             server.button_confirm_login()
         cron = server.ticket_cron_id if "ticket_cron_id" in server._fields else None
