@@ -132,7 +132,8 @@ class MailTicket(models.Model):
         The customers' mail takes this path: a new mail or a reply by its headers or
         its subject, to no alias, whose verdict (``_mail_ticket_verdict``, the one
         ``message_process`` decides) says it speaks for a verified sender who is no
-        agent, neither automated, a forward, a bounce, a duplicate nor looping. A
+        agent, neither a forward, a bounce, a duplicate nor looping, nor a machine's
+        new mail (a machine's reply to a ticket, such as an out-of-office, is). A
         sender with a portal account is such a customer: the gateway runs as their
         user, as it does for ``message_process``. Every other mail is left to
         ``message_process``, which applies Odoo's and this module's rules to it alone:
@@ -313,7 +314,16 @@ class MailTicket(models.Model):
             routes, verdict = tickets._mail_ticket_verdict(
                 mail.message, mail.msg_dict, [route], server, sender=mail.sender
             )
-            if routes != [route] or not verdict.speaks(thread_id) or verdict.forward:
+            # a machine's answer on a ticket (an out-of-office) is posted there and
+            # changes nothing (message_update): as message_process does; a machine's new
+            # mail is left to it
+            machine_reply = thread_id and verdict.automated and not verdict.spam
+            if (
+                routes != [route]
+                or verdict.forward
+                or verdict.doubt(thread_id)
+                or not (verdict.speaks(thread_id) or machine_reply)
+            ):
                 mail.route = None
                 continue
             mail.user = user

@@ -172,6 +172,27 @@ class TestBatchGateway(MailTicketCommon):
         opened = self.Ticket.search([("name", "in", ["Undelivered", "Abwesend", "Intern"])])
         self.assertEqual(sorted(opened.mapped("name")), ["Abwesend", "Intern"], "not the bounce")
 
+    @mute_logger("odoo.addons.mail_ticket.models.mail_ticket_gateway")
+    def test_machine_replies_take_the_batch(self):
+        """An out-of-office answering a ticket is posted there by the batch and changes
+        nothing on it, as message_process posts it; a machine's new mail is left."""
+        self.ticket.stage_id = self.stage_solved
+        before = self.ticket.date_last_customer_message
+        out_of_office = self.batch_mail(
+            f"Automatische Antwort: [{self.ticket.number}] Drucker",
+            extra="Auto-Submitted: auto-replied\nX-Auto-Response-Suppress: All\n",
+        )
+        with self.mock_mail_gateway():
+            (result,) = self.process_batch([out_of_office])
+        self.assertFalse(self.left, "taken by the batch")
+        self.assertEqual(result.ticket, self.ticket)
+        self.assertEqual(self.ticket.stage_id, self.stage_solved, "no reopening")
+        self.assertEqual(self.ticket.date_last_customer_message, before)
+        posted = self.ticket.message_ids.sorted("id")[-1]
+        self.assertEqual(posted.author_id, self.customer)
+        self.assertEqual(posted.message_type, "email")
+        self.assertIn("Automatische Antwort", posted.subject)
+
     def test_portal_customers_take_the_batch(self):
         """A customer with a portal account is a customer like any other: the batch
         takes their mails, running as their user as message_process does."""

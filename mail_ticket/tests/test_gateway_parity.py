@@ -35,8 +35,9 @@ class TestGatewayParity(MailTicketCommon):
 
     def conversation(self, fetched, tag):
         """A portal customer opens a ticket with an attachment, copying a known contact;
-        an agent answers; the customer answers the answer (In-Reply-To the answer, the
-        newest reference an older message) and again by the subject only."""
+        an agent answers; the customer's out-of-office answers it; the customer answers
+        the answer (In-Reply-To the answer, the newest reference an older message) and
+        again by the subject only."""
         self.fetched = fetched
         customer = '"Hanna Portal" <hanna.portal@kunde.example.com>'
         ticket = self.receive_mail(
@@ -52,6 +53,13 @@ class TestGatewayParity(MailTicketCommon):
             body="Bitte starten Sie den Drucker neu.",
             message_type="comment",
             subtype_xmlid="mail.mt_comment",
+        )
+        self.receive_mail(  # the customer's out-of-office answers first
+            server=self.server,
+            email_from=customer,
+            subject=f"Automatische Antwort: [{ticket.number}] Drucker {tag}",
+            extra=f"Auto-Submitted: auto-replied\nIn-Reply-To: {answer.message_id}\n"
+            f"References: {opening.message_id} {answer.message_id}\n",
         )
         self.receive_mail(
             server=self.server,
@@ -131,11 +139,13 @@ class TestGatewayParity(MailTicketCommon):
         # and what was compared is the conversation the customer had
         self.assertEqual(alone.partner_id, self.portal_user.partner_id)
         self.assertEqual(alone.create_uid, self.portal_user, "the gateway ran as their user")
-        opening, _ack, answer, reply, reply_by_subject = alone_seen["chatter"]
+        opening, _ack, answer, out_of_office, reply, reply_by_subject = alone_seen["chatter"]
+        self.assertEqual(out_of_office[5], 2, "the out-of-office is posted below the answer")
         self.assertEqual(opening[4], ["fehlerprotokoll.pdf"])
         self.assertEqual(opening[2], "Hanna Portal")
         self.assertEqual(answer[2], "Agnes Agent")
         self.assertEqual(reply[5], 2, "the answer it replies to (In-Reply-To)")
+        self.assertEqual(out_of_office[0], "email")
         self.assertEqual((reply[2], reply_by_subject[2]), ("Hanna Portal", "Hanna Portal"))
         self.assertIn("Agnes Agent", reply[7], "the agent is notified of the reply")
         self.assertIn(self.colleague.name, alone_seen["ticket"][5], "the copied contact follows")
