@@ -15,4 +15,5 @@ from . import (
     mail_ticket_stage,
     mail_ticket_tag,
     res_config_settings,
+    res_partner,
 )
