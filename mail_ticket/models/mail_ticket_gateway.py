@@ -162,7 +162,10 @@ class MailTicket(models.Model):
         if not self:
             return False
         self.ensure_one()
-        if sender.email in (self.partner_id | self.message_partner_ids).mapped("email_normalized"):
+        # the customer first: most replies are theirs, and need no followers read
+        if sender.email == self.partner_id.email_normalized or sender.email in set(
+            self.message_partner_ids.mapped("email_normalized")
+        ):
             return False
         domain = self._mail_ticket_company_domain()
         if domain and tools.email_domain_extract(sender.email) == domain:
