@@ -14,5 +14,6 @@ from . import (
     mail_ticket_inbound_attempt,
     mail_ticket_stage,
     mail_ticket_tag,
+    mail_ticket_team,
     res_config_settings,
 )

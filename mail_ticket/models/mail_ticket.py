@@ -52,7 +52,12 @@ class MailTicket(models.Model):
     _primary_email = "email_from"
 
     def _default_stage_id(self):
-        return self.env["mail.ticket.stage"].search([], limit=1)
+        """The first stage shared by all teams (a stage without a team)."""
+        Stage = self.env["mail.ticket.stage"]
+        return Stage.search([("team_ids", "=", False)], limit=1) or Stage.search([], limit=1)
+
+    def _default_team_id(self):
+        return self.env["mail.ticket.team"].browse(self.env.context.get("default_team_id"))
 
     number = fields.Char(
         readonly=True,
@@ -84,9 +89,17 @@ class MailTicket(models.Model):
     )
     name = fields.Char(string="Title", required=True, tracking=True, index="trigram")
     description = fields.Html()
+    team_id = fields.Many2one(
+        "mail.ticket.team",
+        tracking=True,
+        index="btree_not_null",
+        check_company=True,
+        default=lambda self: self._default_team_id(),
+    )
     stage_id = fields.Many2one(
         "mail.ticket.stage",
-        default=lambda self: self._default_stage_id(),
+        default=lambda self: self._default_team_id()._first_stage(),
+        domain="['|', ('team_ids', '=', False), ('team_ids', 'in', team_id)]",
         group_expand="_read_group_stage_ids",
         ondelete="restrict",
         tracking=True,
@@ -326,7 +339,11 @@ class MailTicket(models.Model):
 
     @api.model
     def _read_group_stage_ids(self, stages, domain):
-        return stages.search([], order=stages._order)
+        """The kanban's columns: the stages of the team in the context (its own and the
+        shared ones), else all."""
+        team = self.env["mail.ticket.team"].browse(self.env.context.get("default_team_id"))
+        search_domain = team._stage_domain() if team else Domain.TRUE
+        return stages.search(search_domain, order=stages._order)
 
     # ------------------------------------------------------------
     # ORM
@@ -365,13 +382,19 @@ class MailTicket(models.Model):
             )
             for vals, number in zip(company_vals, numbers, strict=True):
                 vals["number"] = number
-        # the default stage, read once for the batch rather than once per ticket
+        # the first stage of each team (or of all), read once for the batch rather than
+        # once per ticket
         if "default_stage_id" not in self.env.context:
-            stageless = [vals for vals in vals_list if "stage_id" not in vals]
-            if stageless:
-                stage_id = self._default_stage_id().id
-                for vals in stageless:
-                    vals["stage_id"] = stage_id
+            default_team_id = self.env.context.get("default_team_id") or False
+            stageless = defaultdict(list)
+            for vals in vals_list:
+                if "stage_id" not in vals:
+                    stageless[vals.get("team_id", default_team_id)].append(vals)
+            Team = self.env["mail.ticket.team"]
+            for team_id, team_vals in stageless.items():
+                stage = Team.browse(team_id)._first_stage()
+                for vals in team_vals:
+                    vals["stage_id"] = stage.id
         tickets = super().create(vals_list)
         # the customer follows the ticket, to receive the answers; straight to the
         # followers' insert, without message_subscribe's access and active-partner checks
@@ -647,8 +670,8 @@ class MailTicket(models.Model):
         return self.env["ir.model.data"]._xmlid_to_res_id("mail_ticket.mt_ticket_rating")
 
     def _rating_get_parent_field_name(self):
-        # the mailbox groups the ratings (rating.rating's parent) in the report
-        return "fetchmail_server_id"
+        # the team groups the ratings (rating.rating's parent): its dashboard shows them
+        return "team_id"
 
     # ------------------------------------------------------------
     # TICKET REFERENCES

@@ -25,6 +25,7 @@ from . import (
     test_security,
     test_sender_trust,
     test_split,
+    test_team,
     test_ui,
     test_views_scale,
 )
