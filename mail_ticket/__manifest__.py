@@ -26,6 +26,7 @@
         "views/mail_ticket_stage_views.xml",
         "views/mail_ticket_tag_views.xml",
         "views/mail_ticket_team_views.xml",
+        "views/mail_ticket_sla_views.xml",
         "views/mail_ticket_inbound_views.xml",
         "views/mail_ticket_blocked_sender_views.xml",
         "views/res_config_settings_views.xml",

@@ -25,6 +25,10 @@ _RESPONSE_TIMES = {
 }
 
 
+# what decides which SLA policies hold for a ticket and where it stands with them
+SLA_FIELDS = {"team_id", "priority", "tag_ids", "stage_id"}
+
+
 def _hours_between(start, end):
     return max((end - start).total_seconds() / 3600, 0.0) if start and end else 0.0
 
@@ -214,6 +218,22 @@ class MailTicket(models.Model):
         "agent who checked the sender sets one.",
     )
 
+    sla_status_ids = fields.One2many("mail.ticket.sla.status", "ticket_id", string="SLA Statuses")
+    sla_deadline = fields.Datetime(
+        string="SLA Deadline",
+        compute="_compute_sla",
+        store=True,
+        index="btree_not_null",
+        help="The earliest deadline of the ticket's SLA policies still ongoing.",
+    )
+    sla_status = fields.Selection(
+        [("ongoing", "Ongoing"), ("reached", "Reached"), ("failed", "Failed")],
+        string="SLA",
+        compute="_compute_sla",
+        store=True,
+        index="btree_not_null",
+        help="Failed when one of its SLA policies failed, else ongoing while one is, else reached.",
+    )
     spam_reason = fields.Char(
         string="Spam",
         readonly=True,
@@ -279,6 +299,23 @@ class MailTicket(models.Model):
     def _compute_is_spam(self):
         for ticket in self:
             ticket.is_spam = bool(ticket.spam_reason)
+
+    @api.depends("sla_status_ids.deadline", "sla_status_ids.status")
+    def _compute_sla(self):
+        for ticket in self:
+            statuses = set(ticket.sla_status_ids.mapped("status"))
+            ticket.sla_deadline = min(
+                (
+                    status.deadline
+                    for status in ticket.sla_status_ids
+                    if status.status == "ongoing" and status.deadline
+                ),
+                default=False,
+            )
+            ticket.sla_status = next(
+                (status for status in ("failed", "ongoing", "reached") if status in statuses),
+                False,
+            )
 
     @api.depends("stage_id.is_closed")
     def _compute_date_closed(self):
@@ -403,6 +440,7 @@ class MailTicket(models.Model):
         # subscribes the customers its verdict allows (see message_new)
         if not self.env.context.get("mail_create_nosubscribe"):
             tickets.filtered("partner_id")._subscribe_customers()
+        tickets.filtered("team_id")._sla_apply()
         return tickets
 
     @api.model
@@ -459,6 +497,8 @@ class MailTicket(models.Model):
             self.message_subscribe([vals["partner_id"]])
         if vals.get("stage_id"):
             self._send_rating_request()
+        if SLA_FIELDS.intersection(vals):
+            (self if "team_id" in vals else self.filtered("team_id"))._sla_apply()
         return res
 
     # ------------------------------------------------------------
@@ -633,6 +673,54 @@ class MailTicket(models.Model):
             seen.add(ticket.id)
             ticket = ticket.merged_into_id
         return ticket
+
+    # ------------------------------------------------------------
+    # SLA
+    # ------------------------------------------------------------
+
+    def _sla_apply(self, now=None):
+        """Give these tickets a status for each SLA policy of their team that holds for
+        them (drop those that no longer hold, unless reached), then bring the statuses
+        up to date (see ``mail.ticket.sla.status._sla_refresh``)."""
+        if not self:
+            return
+        tickets = self.sudo()
+        Sla = self.env["mail.ticket.sla"].sudo()
+        policies = Sla.search([("team_id", "in", tickets.team_id.ids)]) if tickets.team_id else Sla
+        Status = self.env["mail.ticket.sla.status"].sudo()
+        to_drop, to_create = Status, []
+        for ticket in tickets:
+            holding = policies.filtered(lambda sla, ticket=ticket: sla._applies_to(ticket))
+            current = ticket.sla_status_ids
+            to_drop |= current.filtered(
+                lambda status, holding=holding: (
+                    status.sla_id not in holding and not status.reached_datetime
+                )
+            )
+            to_create += [
+                {"ticket_id": ticket.id, "sla_id": sla.id} for sla in holding - current.sla_id
+            ]
+        to_drop.unlink()
+        Status.create(to_create)
+        tickets.sla_status_ids._sla_refresh(now)
+
+    @api.model
+    def _cron_update_sla(self):
+        """Every quarter of an hour: the overdue statuses fail, those due soon warn their
+        agent, the failed ones tell the team's members (each once)."""
+        now = fields.Datetime.now()
+        Status = self.env["mail.ticket.sla.status"].sudo()
+        Status.search([("status", "=", "ongoing"), ("deadline", "<", now)])._sla_refresh(now)
+        Status.search(
+            [("status", "=", "ongoing"), ("deadline", "!=", False), ("is_warned", "=", False)]
+        )._sla_warn(now)
+        Status.search(
+            [
+                ("status", "=", "failed"),
+                ("reached_datetime", "=", False),
+                ("is_failure_notified", "=", False),
+            ]
+        )._sla_notify_failure()
 
     # ------------------------------------------------------------
     # RATING

@@ -9,6 +9,7 @@ from odoo.addons.rating.models.rating_data import RATING_LIMIT_MIN, RATING_LIMIT
 DASHBOARD_DOMAINS = {
     "open": [("is_closed", "=", False), ("is_spam", "=", False)],
     "unassigned": [("is_closed", "=", False), ("is_spam", "=", False), ("user_id", "=", False)],
+    "sla_failed": [("is_closed", "=", False), ("sla_status", "=", "failed")],
 }
 
 
@@ -85,9 +86,13 @@ class MailTicketTeam(models.Model):
     )
     fetchmail_server_ids = fields.One2many("fetchmail.server", "ticket_team_id", string="Mailboxes")
     ticket_ids = fields.One2many("mail.ticket", "team_id", string="Tickets")
+    sla_ids = fields.One2many("mail.ticket.sla", "team_id", string="SLA Policies")
     open_ticket_count = fields.Integer(string="Open Tickets", compute="_compute_ticket_counts")
     unassigned_ticket_count = fields.Integer(
         string="Unassigned Tickets", compute="_compute_ticket_counts"
+    )
+    sla_failed_ticket_count = fields.Integer(
+        string="Failed SLA Tickets", compute="_compute_ticket_counts"
     )
 
     _assign_user_required = models.Constraint(
@@ -107,6 +112,7 @@ class MailTicketTeam(models.Model):
         for team in self:
             team.open_ticket_count = counts["open"].get(team._origin, 0)
             team.unassigned_ticket_count = counts["unassigned"].get(team._origin, 0)
+            team.sla_failed_ticket_count = counts["sla_failed"].get(team._origin, 0)
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -114,7 +120,7 @@ class MailTicketTeam(models.Model):
 
     def action_open_tickets(self):
         """The team's kanban of tickets (its stages), filtered as the dashboard's figure
-        clicked (context ``dashboard_filter``: open, unassigned)."""
+        clicked (context ``dashboard_filter``: open, unassigned, sla_failed)."""
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("mail_ticket.mail_ticket_action")
         figure = self.env.context.get("dashboard_filter")

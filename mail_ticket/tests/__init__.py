@@ -24,6 +24,7 @@ from . import (
     test_response_times,
     test_security,
     test_sender_trust,
+    test_sla,
     test_split,
     test_team,
     test_ui,
