@@ -37,6 +37,7 @@
         "views/mail_ticket_portal_templates.xml",
     ],
     "demo": [
+        "demo/mail_ticket_team_demo.xml",
         "demo/mail_ticket_demo.xml",
         "demo/rating_rating_demo.xml",
     ],
