@@ -115,6 +115,19 @@ class TestTeam(TeamCommon):
         self.team.sudo().visibility = "all"
         self.assertEqual(Ticket.browse(self.ticket.id).name, "Server steht")
 
+    @users("helpdesk_manager")
+    def test_managers_configure_teams_agents_read_them(self):
+        with Form(self.env["mail.ticket.team"]) as form:
+            form.name = "Vertrieb"
+            form.assignment = "user"
+            form.assign_user_id = self.user_agent
+        team = form.record
+        self.assertEqual(team.resource_calendar_id, self.env.company.resource_calendar_id)
+        team = team.with_user(self.user_agent)
+        self.assertEqual(team.name, "Vertrieb")
+        with self.assertRaises(AccessError):
+            team.name = "Anders"
+
     @users("agent")
     def test_members_see_their_team_tickets(self):
         self.assertEqual(self.env["mail.ticket"].browse(self.ticket.id).name, "Server steht")
@@ -201,6 +214,16 @@ class TestTeamMigration(MailTicketCommon):
             self._create_ticket_mailbox(name=name) for name in ("Vertrieb", "Support", "Info")
         )
         ticket = self.Ticket.create({"name": "Alt", "fetchmail_server_id": turns.id})
+        rating = self.env["rating.rating"].create(
+            {"res_model_id": self.env["ir.model"]._get_id("mail.ticket"), "res_id": ticket.id}
+        )
+        # as 19.0.1.0.1 grouped the ratings: by mailbox
+        rating.write(
+            {
+                "parent_res_model_id": self.env["ir.model"]._get_id("fetchmail.server"),
+                "parent_res_id": turns.id,
+            }
+        )
         self._old_columns()
         cr = self.env.cr
         cr.execute(
@@ -232,6 +255,11 @@ class TestTeamMigration(MailTicketCommon):
         self.assertEqual((team.name, team.assignment), ("Support", "balanced"))
         self.assertEqual(team.member_ids, self.user_agent | agent_2)
         self.assertEqual(ticket.team_id, team, "the mailbox's tickets join its team")
+        self.assertEqual(
+            (rating.parent_res_model, rating.parent_res_id, rating.parent_res_name),
+            ("mail.ticket.team", team.id, "Support"),
+            "its ratings too",
+        )
         self.assertFalse(nobody.ticket_team_id, "no assignment, no team")
         # new mail of the mailbox is assigned as before
         ticket = self.receive_mail(server=turns, email_from="neu@kunde.example.com")

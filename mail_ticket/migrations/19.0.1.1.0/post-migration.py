@@ -1,4 +1,5 @@
 import logging
+from collections import defaultdict
 
 from odoo import SUPERUSER_ID, api
 from odoo.fields import Command
@@ -10,7 +11,9 @@ SAVED_TABLE = "mail_ticket_mig_mailbox_assignment"  # see pre-migration.py
 
 
 def migrate(cr, version):
-    migrate_mailbox_assignments(api.Environment(cr, SUPERUSER_ID, {}))
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    migrate_mailbox_assignments(env)
+    migrate_rating_parents(env)
 
 
 def migrate_mailbox_assignments(env):
@@ -60,3 +63,19 @@ def migrate_mailbox_assignments(env):
             len(tickets),
         )
     cr.execute(SQL("DROP TABLE %s", SQL.identifier(SAVED_TABLE)))
+
+
+def migrate_rating_parents(env):
+    """The ratings of tickets were grouped by mailbox (their parent): they are by team
+    now, the ticket's team (or none)."""
+    team_model_id = env["ir.model"]._get_id("mail.ticket.team")
+    ratings = env["rating.rating"].search([("res_model", "=", "mail.ticket")])
+    tickets = env["mail.ticket"].with_context(active_test=False).browse(ratings.mapped("res_id"))
+    team_of = {ticket.id: ticket.team_id.id for ticket in tickets.exists()}
+    by_team = defaultdict(list)
+    for rating in ratings:
+        by_team[team_of.get(rating.res_id, False)].append(rating.id)
+    for team_id, rating_ids in by_team.items():
+        env["rating.rating"].browse(rating_ids).write(
+            {"parent_res_model_id": team_model_id if team_id else False, "parent_res_id": team_id}
+        )
