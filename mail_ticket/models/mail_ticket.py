@@ -711,6 +711,14 @@ class MailTicket(models.Model):
         now = fields.Datetime.now()
         Status = self.env["mail.ticket.sla.status"].sudo()
         Status.search([("status", "=", "ongoing"), ("deadline", "<", now)])._sla_refresh(now)
+        # the hours late of the open tickets that failed count on
+        Status.search(
+            [
+                ("status", "=", "failed"),
+                ("reached_datetime", "=", False),
+                ("ticket_id.is_closed", "=", False),
+            ]
+        )._sla_refresh(now)
         Status.search(
             [("status", "=", "ongoing"), ("deadline", "!=", False), ("is_warned", "=", False)]
         )._sla_warn(now)

@@ -147,6 +147,7 @@ class TestSla(SlaCommon):
         )
         self.assertTrue(failures.subtype_id.internal, "an internal note")
         self.cron(datetime(2026, 12, 7, 12, 0))
+        self.assertEqual(ticket.sla_status_ids.exceeded_hours, 1.0, "the hours late count on")
         self.assertEqual(
             len(ticket.message_ids.filtered(lambda m: "Antwort in 4 Stunden failed" in m.body)),
             1,
