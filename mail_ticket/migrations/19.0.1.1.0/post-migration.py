@@ -63,6 +63,8 @@ def migrate_mailbox_assignments(env):
             len(tickets),
         )
     cr.execute(SQL("DROP TABLE %s", SQL.identifier(SAVED_TABLE)))
+    # the mailbox's team of agents in turn, which the ORM leaves behind
+    cr.execute("DROP TABLE IF EXISTS fetchmail_server_ticket_team_rel")
 
 
 def migrate_rating_parents(env):
