@@ -11,6 +11,7 @@ from odoo.tools import SQL
 
 from ..tools.mail_verdict import VERDICT_KEY
 from ..tools.ticket_reference import clean_title, split_number, subject_references
+from .mail_ticket_sla_status import NEW_STATE
 
 _logger = logging.getLogger(__name__)
 
@@ -688,21 +689,30 @@ class MailTicket(models.Model):
         Sla = self.env["mail.ticket.sla"].sudo()
         policies = Sla.search([("team_id", "in", tickets.team_id.ids)]) if tickets.team_id else Sla
         Status = self.env["mail.ticket.sla.status"].sudo()
-        to_drop, to_create = Status, []
+        now = now or fields.Datetime.now()
+        plans = {}  # the tickets of a batch share their creation date: one deadline
+        to_drop, to_refresh, to_create = Status, Status, []
         for ticket in tickets:
             holding = policies.filtered(lambda sla, ticket=ticket: sla._applies_to(ticket))
             current = ticket.sla_status_ids
-            to_drop |= current.filtered(
+            dropped = current.filtered(
                 lambda status, holding=holding: (
                     status.sla_id not in holding and not status.reached_datetime
                 )
             )
+            to_drop |= dropped
+            to_refresh |= current - dropped
             to_create += [
-                {"ticket_id": ticket.id, "sla_id": sla.id} for sla in holding - current.sla_id
+                {
+                    "ticket_id": ticket.id,
+                    "sla_id": sla.id,
+                    **Status._sla_values(ticket, sla, NEW_STATE, now, plans),
+                }
+                for sla in holding - current.sla_id
             ]
         to_drop.unlink()
+        to_refresh._sla_refresh(now, plans)
         Status.create(to_create)
-        tickets.sla_status_ids._sla_refresh(now)
 
     @api.model
     def _cron_update_sla(self):

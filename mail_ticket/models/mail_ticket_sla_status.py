@@ -7,6 +7,15 @@ from odoo.tools import format_datetime
 
 SLA_STATUSES = [("ongoing", "Ongoing"), ("reached", "Reached"), ("failed", "Failed")]
 DEFAULT_WARNING_HOURS = 1.0
+# where a status starts (its values that _sla_values follows)
+NEW_STATE = {
+    "deadline": False,
+    "reached_datetime": False,
+    "status": "ongoing",
+    "exceeded_hours": 0.0,
+    "paused_hours": 0.0,
+    "date_paused": False,
+}
 
 
 class MailTicketSlaStatus(models.Model):
@@ -79,54 +88,66 @@ class MailTicketSlaStatus(models.Model):
             return start + timedelta(hours=hours)
         return calendar.plan_hours(hours, start, compute_leaves=True) or False
 
-    def _sla_refresh(self, now=None):
-        """Bring these statuses up to date with their tickets' stages at ``now``: close
-        or open a pause, note when the target stage is reached, then the deadline and
-        the status."""
+    def _sla_refresh(self, now=None, plans=None):
+        """Bring these statuses up to date with their tickets' stages at ``now`` (see
+        ``_sla_values``); ``plans``: the deadlines already planned, shared by a batch."""
         now = now or fields.Datetime.now()
+        plans = {} if plans is None else plans
         for status in self:
-            ticket, sla = status.ticket_id, status.sla_id
-            calendar = sla.team_id.resource_calendar_id
-            stage = ticket.stage_id
-            vals = {}
-            reached = status.reached_datetime
-            reaches = bool(stage) and (stage.sequence, stage.id) >= (
-                sla.stage_id.sequence,
-                sla.stage_id.id,
-            )
-            pauses = (
-                not reached
-                and not reaches
-                and stage in sla.exclude_stage_ids
-                and status.status != "failed"
-            )
-            paused_hours = status.paused_hours
-            if status.date_paused and not pauses:
-                paused_hours += self._working_hours(calendar, status.date_paused, now)
-                vals.update(paused_hours=paused_hours, date_paused=False)
-            elif pauses and not status.date_paused:
-                vals["date_paused"] = now
-            if not reached and reaches:
-                # a ticket entered closed (an import, the demo) reached when it closed
-                closed = ticket.is_closed and ticket.date_closed
-                reached = vals["reached_datetime"] = min(closed, now) if closed else now
-            deadline = status.deadline
-            if pauses:
-                deadline = False
-            elif not deadline or "paused_hours" in vals:
-                deadline = self._plan(calendar, sla.time + paused_hours, ticket.create_date or now)
-            vals["deadline"] = deadline
-            if reached:
-                late = bool(deadline) and reached > deadline
-            else:
-                late = bool(deadline) and now > deadline
-            vals["status"] = "failed" if late else "reached" if reached else "ongoing"
-            vals["exceeded_hours"] = (
-                self._working_hours(calendar, deadline, reached or now) if late else 0.0
-            )
-            changed = {key: value for key, value in vals.items() if status[key] != value}
+            state = {fname: status[fname] for fname in NEW_STATE}
+            vals = self._sla_values(status.ticket_id, status.sla_id, state, now, plans)
+            changed = {key: value for key, value in vals.items() if state[key] != value}
             if changed:
                 status.write(changed)
+
+    @api.model
+    def _sla_values(self, ticket, sla, state, now, plans):
+        """The values of the status of ``ticket`` with ``sla`` at ``now``, from its
+        values ``state`` (``NEW_STATE`` for a new one): close or open a pause, note when
+        the target stage is reached, then the deadline and the status. The deadlines of
+        a batch of tickets created together are planned once (``plans``)."""
+        calendar = sla.team_id.resource_calendar_id
+        stage = ticket.stage_id
+        vals = {}
+        reached = state["reached_datetime"]
+        reaches = bool(stage) and (stage.sequence, stage.id) >= (
+            sla.stage_id.sequence,
+            sla.stage_id.id,
+        )
+        pauses = (
+            not reached
+            and not reaches
+            and stage in sla.exclude_stage_ids
+            and state["status"] != "failed"
+        )
+        paused_hours = state["paused_hours"]
+        if state["date_paused"] and not pauses:
+            paused_hours += self._working_hours(calendar, state["date_paused"], now)
+            vals.update(paused_hours=paused_hours, date_paused=False)
+        elif pauses and not state["date_paused"]:
+            vals["date_paused"] = now
+        if not reached and reaches:
+            # a ticket entered closed (an import, the demo) reached when it closed
+            closed = ticket.is_closed and ticket.date_closed
+            reached = vals["reached_datetime"] = min(closed, now) if closed else now
+        deadline = state["deadline"]
+        if pauses:
+            deadline = False
+        elif not deadline or "paused_hours" in vals:
+            key = (calendar.id, sla.time + paused_hours, ticket.create_date or now)
+            if key not in plans:
+                plans[key] = self._plan(calendar, key[1], key[2])
+            deadline = plans[key]
+        vals["deadline"] = deadline
+        if reached:
+            late = bool(deadline) and reached > deadline
+        else:
+            late = bool(deadline) and now > deadline
+        vals["status"] = "failed" if late else "reached" if reached else "ongoing"
+        vals["exceeded_hours"] = (
+            self._working_hours(calendar, deadline, reached or now) if late else 0.0
+        )
+        return vals
 
     @api.model
     def _warning_hours(self):
