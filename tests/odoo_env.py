@@ -73,6 +73,19 @@ def foreign_agent(env, login):
     )
 
 
+def make_team(env, **vals):
+    """A helpdesk team (the id), as a mailbox's team gives its new tickets their agent."""
+    return env["mail.ticket.team"].create({"name": "Support", **vals}).id
+
+
+def foreign_team(env, login):
+    """A team of all companies giving its tickets to an agent of another company (see
+    ``foreign_agent``): every new ticket of its mailbox fails."""
+    return make_team(
+        env, company_id=False, assignment="user", assign_user_id=foreign_agent(env, login).id
+    )
+
+
 class OdooDb:
     """A registry on the end-to-end database, with committed environments."""
 

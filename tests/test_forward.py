@@ -10,7 +10,7 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from odoo_env import make_mail
+from odoo_env import make_mail, make_team
 from test_conversation import make_agent, run_acknowledgements
 from test_hostile_senders import auth_results, recipients, trusted_mx  # noqa: F401 - fixture
 
@@ -62,8 +62,9 @@ def test_agent_forwards_on_behalf_of_a_customer(
         agent = make_agent(env, f"agent-{uuid.uuid4().hex[:8]}")
         agent_id, agent_email = agent.id, agent.email
         domain = agent_email.split("@")[1]
-    # the mailbox assigns its new tickets to a team: here, the agent alone
-    server_id = ticket_server(ticket_assignment="team", ticket_team_user_ids=[agent_id])
+        # the mailbox's team gives its new tickets to its members in turn: the agent alone
+        team_id = make_team(env, assignment="balanced", member_ids=[agent_id])
+    server_id = ticket_server(ticket_team_id=team_id)
     customer_email = f"paul.{uuid.uuid4().hex[:8]}@pinguin.example.com"
     verified = {"Authentication-Results": auth_results("pass", domain)}
     inline = forwarded_inline(

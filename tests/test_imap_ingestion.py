@@ -13,7 +13,7 @@ from unittest.mock import patch
 
 import pytest
 from hostile_mail import big_body
-from odoo_env import foreign_agent, make_mail
+from odoo_env import foreign_team, make_mail, make_team
 
 from odoo.exceptions import UserError
 
@@ -142,7 +142,7 @@ def test_failed_mail_is_kept_retried_and_blocks_nothing(odoo_db, ticket_server, 
         number = tickets_of(env, server_id).number
         # from now on no new ticket of this mailbox can be created; replies still work
         server = env["fetchmail.server"].browse(server_id)
-        server.ticket_user_id = foreign_agent(env, imap_account.login)
+        server.ticket_team_id = foreign_team(env, imap_account.login)
     imap_account.append(make_mail(f"Re: [{number}] Vorher", body="Erste Antwort"))
     poison_uid = imap_account.append(POISON)
     imap_account.append(make_mail(f"Re: [{number}] Vorher", body="Zweite Antwort"))
@@ -178,15 +178,15 @@ def test_admin_fixes_the_cause_and_retries(odoo_db, ticket_server, imap_account)
     """A default assignee of another company makes every new ticket fail; once the admin
     corrects the server, "Retry" processes the kept raw source."""
     with odoo_db.env() as env:
-        stranger_id = foreign_agent(env, imap_account.login).id
-    server_id = ticket_server(ticket_user_id=stranger_id)
+        stranger_team_id = foreign_team(env, imap_account.login)
+    server_id = ticket_server(ticket_team_id=stranger_team_id)
     uid = imap_account.append(make_mail("Rechnung falsch"))
     odoo_db.run_cron()
     with odoo_db.env() as env:
         failed = inbound_of(env, server_id)
         assert failed.state == "failed" and "compan" in failed.error.lower()
         assert not tickets_of(env, server_id)
-        env["fetchmail.server"].browse(server_id).ticket_user_id = False
+        env["fetchmail.server"].browse(server_id).ticket_team_id = False
     with odoo_db.env() as env:
         inbound_of(env, server_id).action_retry()
     with odoo_db.env() as env:
@@ -329,8 +329,9 @@ def test_server_form_buttons_and_defaults(odoo_db, ticket_server, imap_account):
         tag = env["mail.ticket.tag"].create({"name": f"Hotline {imap_account.login}"})
         tag_id = tag.id
         admin_id = env.ref("base.user_admin").id
+        team_id = make_team(env, assignment="user", assign_user_id=admin_id)
     server_id = ticket_server(
-        ticket_user_id=admin_id, ticket_priority="2", ticket_tag_ids=[(6, 0, [tag_id])]
+        ticket_team_id=team_id, ticket_priority="2", ticket_tag_ids=[(6, 0, [tag_id])]
     )
     imap_account.append(make_mail("Bitte zurückrufen"))
     with odoo_db.env() as env:

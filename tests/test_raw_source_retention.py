@@ -3,7 +3,7 @@ of the mail stays, and Retry still finds the mail in the real mailbox."""
 
 from datetime import timedelta
 
-from odoo_env import foreign_agent, make_mail
+from odoo_env import foreign_team, make_mail
 
 from odoo import fields
 
@@ -18,8 +18,8 @@ def inbound_of(env, server_id):
 
 def test_raw_source_removed_then_retried_from_the_mailbox(odoo_db, ticket_server, imap_account):
     with odoo_db.env() as env:  # no new ticket of this mailbox can be created
-        stranger_id = foreign_agent(env, imap_account.login).id
-    server_id = ticket_server(ticket_max_attempts=1, ticket_user_id=stranger_id)
+        stranger_team_id = foreign_team(env, imap_account.login)
+    server_id = ticket_server(ticket_max_attempts=1, ticket_team_id=stranger_team_id)
     uid = imap_account.append(POISON)
     odoo_db.run_cron()
     with odoo_db.env() as env:

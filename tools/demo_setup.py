@@ -62,6 +62,11 @@ def main():
             "user": args.login,
             "password": args.password,
             "object_id": env["ir.model"]._get_id("mail.ticket"),
+            # the demo's Customer Care team takes its mail (its members in turn)
+            "ticket_team_id": (
+                env.ref("mail_ticket.mail_ticket_team_customer_care", raise_if_not_found=False)
+                or env["mail.ticket.team"]
+            ).id,
         }
         server = env["fetchmail.server"].search([("name", "=", imap_vals["name"])])
         if server:

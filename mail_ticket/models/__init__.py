@@ -12,8 +12,11 @@ from . import (
     mail_ticket_idle_session,
     mail_ticket_inbound,
     mail_ticket_inbound_attempt,
+    mail_ticket_sla,
+    mail_ticket_sla_status,
     mail_ticket_stage,
     mail_ticket_tag,
+    mail_ticket_team,
     res_config_settings,
     res_partner,
 )

@@ -124,26 +124,12 @@ class FetchmailServer(models.Model):
         help="At most that many acknowledgements leave this mailbox in an hour, whoever "
         "the senders are: a flood of mail cannot make the helpdesk mail back a crowd.",
     )
-    ticket_assignment = fields.Selection(
-        [("none", "Nobody"), ("user", "One agent"), ("team", "A team, in turn")],
-        string="Assign New Tickets",
-        compute="_compute_ticket_assignment",
-        store=True,
-        readonly=False,
-        help="Who gets the tickets this mailbox opens. A team takes them in turn: the "
-        "agent with the fewest open tickets; a customer's new ticket goes to the agent of "
-        "their last open ticket when that agent is in the team.",
-    )
-    ticket_user_id = fields.Many2one(
-        "res.users", string="Default Assignee", domain="[('share', '=', False)]"
-    )
-    ticket_team_user_ids = fields.Many2many(
-        "res.users",
-        "fetchmail_server_ticket_team_rel",
-        "server_id",
-        "user_id",
+    ticket_team_id = fields.Many2one(
+        "mail.ticket.team",
         string="Team",
-        domain="[('share', '=', False)]",
+        index="btree_not_null",
+        help="The team of the tickets this mailbox opens: their stages, who gets them, "
+        "who sees them and their SLA policies.",
     )
     ticket_priority = fields.Selection(
         TICKET_PRIORITIES, string="Default Priority", default="1", required=True
@@ -249,12 +235,6 @@ class FetchmailServer(models.Model):
         Ticket = self.env["mail.ticket"]
         blocked = Ticket._mail_ticket_batch_blockers()
         self.ticket_batch_blocked = Ticket._mail_ticket_batch_blockers_text(blocked) or False
-
-    @api.depends("ticket_user_id")
-    def _compute_ticket_assignment(self):
-        for server in self:
-            if server.ticket_assignment != "team":
-                server.ticket_assignment = "user" if server.ticket_user_id else "none"
 
     @api.depends("user")
     def _compute_ticket_reply_to(self):
@@ -595,8 +575,8 @@ class FetchmailServer(models.Model):
         }
         if self.ticket_company_id:
             values["company_id"] = self.ticket_company_id.id
-        if self.ticket_assignment == "user" and self.ticket_user_id:
-            values["user_id"] = self.ticket_user_id.id
+        if self.ticket_team_id:
+            values["team_id"] = self.ticket_team_id.id
         if self.ticket_tag_ids:
             values["tag_ids"] = [Command.set(self.ticket_tag_ids.ids)]
         return values

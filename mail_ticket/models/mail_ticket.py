@@ -11,6 +11,7 @@ from odoo.tools import SQL
 
 from ..tools.mail_verdict import VERDICT_KEY
 from ..tools.ticket_reference import clean_title, split_number, subject_references
+from .mail_ticket_sla_status import NEW_STATE
 
 _logger = logging.getLogger(__name__)
 
@@ -23,6 +24,10 @@ _RESPONSE_TIMES = {
     "close_hours": ("close_hours", "date_closed"),
     "close_hours_median": ("close_hours", "date_closed"),
 }
+
+
+# what decides which SLA policies hold for a ticket and where it stands with them
+SLA_FIELDS = {"team_id", "priority", "tag_ids", "stage_id"}
 
 
 def _hours_between(start, end):
@@ -52,8 +57,15 @@ class MailTicket(models.Model):
     _primary_email = "email_from"
 
     def _default_stage_id(self):
-        # with what a new ticket's stored fields read of it (is_closed)
-        return self.env["mail.ticket.stage"].search_fetch([], ["is_closed"], limit=1)
+        """The first stage shared by all teams (a stage without a team), with what a
+        new ticket's stored fields read of it (is_closed)."""
+        Stage = self.env["mail.ticket.stage"]
+        return Stage.search_fetch([("team_ids", "=", False)], ["is_closed"], limit=1) or (
+            Stage.search_fetch([], ["is_closed"], limit=1)
+        )
+
+    def _default_team_id(self):
+        return self.env["mail.ticket.team"].browse(self.env.context.get("default_team_id"))
 
     number = fields.Char(
         readonly=True,
@@ -85,9 +97,17 @@ class MailTicket(models.Model):
     )
     name = fields.Char(string="Title", required=True, tracking=True, index="trigram")
     description = fields.Html()
+    team_id = fields.Many2one(
+        "mail.ticket.team",
+        tracking=True,
+        index="btree_not_null",
+        check_company=True,
+        default=lambda self: self._default_team_id(),
+    )
     stage_id = fields.Many2one(
         "mail.ticket.stage",
-        default=lambda self: self._default_stage_id(),
+        default=lambda self: self._default_team_id()._first_stage(),
+        domain="['|', ('team_ids', '=', False), ('team_ids', 'in', team_id)]",
         group_expand="_read_group_stage_ids",
         ondelete="restrict",
         tracking=True,
@@ -202,6 +222,22 @@ class MailTicket(models.Model):
         "agent who checked the sender sets one.",
     )
 
+    sla_status_ids = fields.One2many("mail.ticket.sla.status", "ticket_id", string="SLA Statuses")
+    sla_deadline = fields.Datetime(
+        string="SLA Deadline",
+        compute="_compute_sla",
+        store=True,
+        index="btree_not_null",
+        help="The earliest deadline of the ticket's SLA policies still ongoing.",
+    )
+    sla_status = fields.Selection(
+        [("ongoing", "Ongoing"), ("reached", "Reached"), ("failed", "Failed")],
+        string="SLA",
+        compute="_compute_sla",
+        store=True,
+        index="btree_not_null",
+        help="Failed when one of its SLA policies failed, else ongoing while one is, else reached.",
+    )
     spam_reason = fields.Char(
         string="Spam",
         readonly=True,
@@ -268,6 +304,23 @@ class MailTicket(models.Model):
         for ticket in self:
             ticket.is_spam = bool(ticket.spam_reason)
 
+    @api.depends("sla_status_ids.deadline", "sla_status_ids.status")
+    def _compute_sla(self):
+        for ticket in self:
+            statuses = set(ticket.sla_status_ids.mapped("status"))
+            ticket.sla_deadline = min(
+                (
+                    status.deadline
+                    for status in ticket.sla_status_ids
+                    if status.status == "ongoing" and status.deadline
+                ),
+                default=False,
+            )
+            ticket.sla_status = next(
+                (status for status in ("failed", "ongoing", "reached") if status in statuses),
+                False,
+            )
+
     @api.depends("stage_id.is_closed")
     def _compute_date_closed(self):
         for ticket in self:
@@ -327,7 +380,11 @@ class MailTicket(models.Model):
 
     @api.model
     def _read_group_stage_ids(self, stages, domain):
-        return stages.search([], order=stages._order)
+        """The kanban's columns: the stages of the team in the context (its own and the
+        shared ones), else all."""
+        team = self.env["mail.ticket.team"].browse(self.env.context.get("default_team_id"))
+        search_domain = team._stage_domain() if team else Domain.TRUE
+        return stages.search(search_domain, order=stages._order)
 
     # ------------------------------------------------------------
     # ORM
@@ -366,13 +423,19 @@ class MailTicket(models.Model):
             )
             for vals, number in zip(company_vals, numbers, strict=True):
                 vals["number"] = number
-        # the default stage, read once for the batch rather than once per ticket
+        # the first stage of each team (or of all), read once for the batch rather than
+        # once per ticket
         if "default_stage_id" not in self.env.context:
-            stageless = [vals for vals in vals_list if "stage_id" not in vals]
-            if stageless:
-                stage_id = self._default_stage_id().id
-                for vals in stageless:
-                    vals["stage_id"] = stage_id
+            default_team_id = self.env.context.get("default_team_id") or False
+            stageless = defaultdict(list)
+            for vals in vals_list:
+                if "stage_id" not in vals:
+                    stageless[vals.get("team_id", default_team_id)].append(vals)
+            Team = self.env["mail.ticket.team"]
+            for team_id, team_vals in stageless.items():
+                stage = Team.browse(team_id)._first_stage()
+                for vals in team_vals:
+                    vals["stage_id"] = stage.id
         tickets = super().create(vals_list)
         # the customer follows the ticket, to receive the answers; straight to the
         # followers' insert, without message_subscribe's access and active-partner checks
@@ -381,6 +444,7 @@ class MailTicket(models.Model):
         # subscribes the customers its verdict allows (see message_new)
         if not self.env.context.get("mail_create_nosubscribe"):
             tickets.filtered("partner_id")._subscribe_customers()
+        tickets.filtered("team_id")._sla_apply()
         return tickets
 
     @api.model
@@ -439,6 +503,8 @@ class MailTicket(models.Model):
             self.message_subscribe([vals["partner_id"]])
         if vals.get("stage_id"):
             self._send_rating_request()
+        if SLA_FIELDS.intersection(vals):
+            (self if "team_id" in vals else self.filtered("team_id"))._sla_apply()
         return res
 
     # ------------------------------------------------------------
@@ -615,6 +681,71 @@ class MailTicket(models.Model):
         return ticket
 
     # ------------------------------------------------------------
+    # SLA
+    # ------------------------------------------------------------
+
+    def _sla_apply(self, now=None):
+        """Give these tickets a status for each SLA policy of their team that holds for
+        them (drop those that no longer hold, unless reached), then bring the statuses
+        up to date (see ``mail.ticket.sla.status._sla_refresh``)."""
+        if not self:
+            return
+        tickets = self.sudo()
+        Sla = self.env["mail.ticket.sla"].sudo()
+        policies = Sla.search([("team_id", "in", tickets.team_id.ids)]) if tickets.team_id else Sla
+        Status = self.env["mail.ticket.sla.status"].sudo()
+        now = now or fields.Datetime.now()
+        plans = {}  # the tickets of a batch share their creation date: one deadline
+        to_drop, to_refresh, to_create = Status, Status, []
+        for ticket in tickets:
+            holding = policies.filtered(lambda sla, ticket=ticket: sla._applies_to(ticket))
+            current = ticket.sla_status_ids
+            dropped = current.filtered(
+                lambda status, holding=holding: (
+                    status.sla_id not in holding and not status.reached_datetime
+                )
+            )
+            to_drop |= dropped
+            to_refresh |= current - dropped
+            to_create += [
+                {
+                    "ticket_id": ticket.id,
+                    "sla_id": sla.id,
+                    **Status._sla_values(ticket, sla, NEW_STATE, now, plans),
+                }
+                for sla in holding - current.sla_id
+            ]
+        to_drop.unlink()
+        to_refresh._sla_refresh(now, plans)
+        Status.create(to_create)
+
+    @api.model
+    def _cron_update_sla(self):
+        """Every quarter of an hour: the overdue statuses fail, those due soon warn their
+        agent, the failed ones tell the team's members (each once)."""
+        now = fields.Datetime.now()
+        Status = self.env["mail.ticket.sla.status"].sudo()
+        Status.search([("status", "=", "ongoing"), ("deadline", "<", now)])._sla_refresh(now)
+        # the hours late of the open tickets that failed count on
+        Status.search(
+            [
+                ("status", "=", "failed"),
+                ("reached_datetime", "=", False),
+                ("ticket_id.is_closed", "=", False),
+            ]
+        )._sla_refresh(now)
+        Status.search(
+            [("status", "=", "ongoing"), ("deadline", "!=", False), ("is_warned", "=", False)]
+        )._sla_warn(now)
+        Status.search(
+            [
+                ("status", "=", "failed"),
+                ("reached_datetime", "=", False),
+                ("is_failure_notified", "=", False),
+            ]
+        )._sla_notify_failure()
+
+    # ------------------------------------------------------------
     # RATING
     # ------------------------------------------------------------
 
@@ -650,8 +781,8 @@ class MailTicket(models.Model):
         return self.env["ir.model.data"]._xmlid_to_res_id("mail_ticket.mt_ticket_rating")
 
     def _rating_get_parent_field_name(self):
-        # the mailbox groups the ratings (rating.rating's parent) in the report
-        return "fetchmail_server_id"
+        # the team groups the ratings (rating.rating's parent): its dashboard shows them
+        return "team_id"
 
     # ------------------------------------------------------------
     # TICKET REFERENCES

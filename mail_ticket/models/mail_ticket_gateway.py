@@ -407,9 +407,10 @@ class MailTicket(models.Model):
         if server:
             values.update(server._ticket_default_values())
         values.update(custom_values or {})
-        if server.ticket_assignment == "team" and not values.get("user_id"):
-            values["user_id"] = self._assign_from_team(
-                server.ticket_team_user_ids, self.env["res.partner"].browse(customer_id)
+        team = self.env["mail.ticket.team"].browse(values.get("team_id"))
+        if team and not values.get("user_id"):
+            values["user_id"] = team._assign_new_ticket(
+                self.env["res.partner"].browse(customer_id)
             ).id
         return values
 
@@ -463,7 +464,7 @@ class MailTicket(models.Model):
             return
         vals = {"date_last_customer_message": msg_dict.get("date") or self.env.cr.now()}
         if self.stage_id.reopen_on_reply:
-            vals["stage_id"] = self._default_stage_id().id
+            vals["stage_id"] = self.team_id._first_stage().id
         self.sudo().write(vals)
         _logger.info(
             "Comment added to ticket %s from mail %s of %s",

@@ -27,5 +27,13 @@ class MailTicketStage(models.Model):
         help="If set, the customer is asked by email to rate the ticket when it reaches "
         "this stage.",
     )
+    team_ids = fields.Many2many(
+        "mail.ticket.team",
+        "mail_ticket_stage_team_rel",
+        "stage_id",
+        "team_id",
+        string="Teams",
+        help="The teams whose tickets use this stage; without a team, every team's do.",
+    )
     description = fields.Text(translate=True)
     active = fields.Boolean(default=True)

@@ -73,6 +73,14 @@ class ResConfigSettings(models.TransientModel):
         "found by the filter Waiting Too Long.",
     )
 
+    mail_ticket_sla_warning_hours = fields.Float(
+        string="SLA Warning (working hours)",
+        config_parameter="mail_ticket.sla_warning_hours",
+        default=1.0,
+        help="A ticket due within that many working hours of its team gives its agent "
+        "(or, unassigned, the team's first member) a To-Do activity, once.",
+    )
+
     @api.model
     def _mail_ticket_sequence(self):
         """The sequence that numbers the tickets of the current company."""

@@ -24,7 +24,9 @@ from . import (
     test_response_times,
     test_security,
     test_sender_trust,
+    test_sla,
     test_split,
+    test_team,
     test_ui,
     test_views_scale,
 )

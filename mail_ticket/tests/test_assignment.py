@@ -8,12 +8,14 @@ from .common import MailTicketCommon
 
 @tagged("post_install", "-at_install", "mail_ticket")
 class TestAssignment(MailTicketCommon):
-    """Per mailbox, new tickets from mail go to nobody, one agent, or a team in turn."""
+    """The team of a mailbox gives its new tickets from mail to nobody, one agent, or its
+    members in turn."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = cls._create_ticket_mailbox()
+        cls.team = cls.env["mail.ticket.team"].create({"name": "Kundendienst"})
+        cls.server = cls._create_ticket_mailbox(ticket_team_id=cls.team.id)
         cls.agent_2 = mail_new_test_user(
             cls.env,
             login="agent2",
@@ -38,19 +40,27 @@ class TestAssignment(MailTicketCommon):
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_nobody_and_one_agent(self):
-        self.assertEqual(self.server.ticket_assignment, "none")
+        self.assertEqual(self.team.assignment, "none")
         self.assertFalse(self.mail_from("Anna").user_id)
-        with Form(self.server) as server_form:
-            server_form.ticket_assignment = "user"
-            server_form.ticket_user_id = self.user_agent
-        self.assertEqual(self.mail_from("Bert").user_id, self.user_agent)
-        self.server.ticket_user_id = False
-        self.assertEqual(self.server.ticket_assignment, "none")
+        with Form(self.team) as team_form:
+            team_form.assignment = "user"
+            team_form.assign_user_id = self.user_agent
+        bert = self.mail_from("Bert")
+        self.assertEqual((bert.user_id, bert.team_id), (self.user_agent, self.team))
+        self.team.assignment = "none"
+        self.assertFalse(self.mail_from("Cora").user_id)
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_mailbox_without_team_assigns_nobody(self):
+        self.server.ticket_team_id = False
+        ticket = self.mail_from("Anna")
+        self.assertFalse(ticket.user_id)
+        self.assertFalse(ticket.team_id)
 
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_team_in_turn_balanced_by_open_tickets(self):
         team = self.user_agent | self.agent_2 | self.agent_3
-        self.server.write({"ticket_assignment": "team", "ticket_team_user_ids": team.ids})
+        self.team.write({"assignment": "balanced", "member_ids": team.ids})
         # the first agent already has two open tickets, and a closed one
         self.Ticket.create([{"name": "Alt", "user_id": self.user_agent.id} for __ in range(2)])
         self.Ticket.create(
@@ -71,14 +81,14 @@ class TestAssignment(MailTicketCommon):
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_customer_keeps_their_agent(self):
         team = self.user_agent | self.agent_2
-        self.server.write({"ticket_assignment": "team", "ticket_team_user_ids": team.ids})
+        self.team.write({"assignment": "balanced", "member_ids": team.ids})
         first = self.mail_from("Anna")
         self.assertEqual(first.user_id, self.user_agent)
         self.mail_from("Bert")
         self.Ticket.create([{"name": "Last", "user_id": self.user_agent.id} for __ in range(3)])
         again = self.mail_from("Anna", subject="Noch eine Frage")
         self.assertEqual(again.user_id, self.user_agent, "the agent of her last open ticket")
-        (first | again).user_id = self.agent_3  # not in the team: balanced again
+        (first | again).user_id = self.agent_3  # not a member: balanced again
         self.assertEqual(self.mail_from("Anna", subject="Dritte Frage").user_id, self.agent_2)
         self.Ticket.search(
             [("partner_id.email", "=", "anna@kunde.example.com")]
@@ -92,7 +102,7 @@ class TestAssignment(MailTicketCommon):
     @mute_logger("odoo.addons.mail.models.mail_thread")
     def test_team_of_inactive_users_assigns_nobody(self):
         self.agent_2.active = False
-        self.server.write({"ticket_assignment": "team", "ticket_team_user_ids": self.agent_2.ids})
+        self.team.write({"assignment": "balanced", "member_ids": self.agent_2.ids})
         self.assertFalse(self.mail_from("Anna").user_id)
 
 

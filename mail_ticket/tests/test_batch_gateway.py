@@ -387,3 +387,40 @@ class TestBatchGatewayPerformance(MailTicketCommon):
         raws = self.batch(10, reply=True)
         with self.assertQueryCount(admin=125), self.mock_mail_gateway():
             self.process(raws)
+
+    def _team_mailbox(self):
+        """The mailbox's team gives its tickets a stage of its own and an SLA policy on
+        working hours (an assignee would cost what it costs without a team: following
+        the ticket)."""
+        stage = self.env["mail.ticket.stage"].sudo().create({"name": "Eingang", "sequence": 0})
+        team = (
+            self.env["mail.ticket.team"]
+            .sudo()
+            .create({"name": "Kundendienst", "stage_ids": stage.ids})
+        )
+        self.env["mail.ticket.sla"].sudo().create(
+            {"name": "4 Stunden", "team_id": team.id, "stage_id": self.stage_solved.id, "time": 4}
+        )
+        self.server.sudo().ticket_team_id = team
+        return team
+
+    @users("admin")
+    @warmup
+    def test_new_tickets_of_a_team_queries(self):
+        self._team_mailbox()
+        raws = self.batch(10)
+        # the tickets without team's 117, and 5 for the whole batch, none per mail: the
+        # team's first stage (instead of the shared one) and its read, the team's
+        # policies, its calendar (attendances, leaves) for one deadline planned for all
+        # (they share their creation date), one insert of their SLA statuses
+        with self.assertQueryCount(admin=122), self.mock_mail_gateway():
+            self.process(raws)
+
+    @users("admin")
+    @warmup
+    def test_lone_new_ticket_of_a_team_queries(self):
+        self._team_mailbox()
+        raws = self.batch(1)
+        # the 46 of a ticket without team, and the same 5 as a batch of 10
+        with self.assertQueryCount(admin=51), self.mock_mail_gateway():
+            self.process(raws)

@@ -52,12 +52,11 @@ class TestTicketMailServer(MailTicketCommon):
             },
         )
         tag = self.env["mail.ticket.tag"].create({"name": "Hotline"})
+        team = self.env["mail.ticket.team"].create(
+            {"name": "Hotline", "assignment": "user", "assign_user_id": self.user_agent.id}
+        )
         self.server.write(
-            {
-                "ticket_user_id": self.user_agent.id,
-                "ticket_priority": "3",
-                "ticket_tag_ids": tag.ids,
-            }
+            {"ticket_team_id": team.id, "ticket_priority": "3", "ticket_tag_ids": tag.ids}
         )
         for fetched in (False, True):
             with self.subTest(fetched=fetched):
@@ -67,6 +66,7 @@ class TestTicketMailServer(MailTicketCommon):
                     (ticket.user_id, ticket.priority, ticket.tag_ids, ticket.fetchmail_server_id),
                     (self.user_agent, "3", tag, self.server),
                 )
+                self.assertEqual(ticket.team_id, team)
 
     def test_support_address_defaults_to_the_login(self):
         self.assertFalse(self.server.ticket_reply_to, "'support' is no address")

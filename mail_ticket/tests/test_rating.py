@@ -19,7 +19,8 @@ class TestRating(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = cls._create_ticket_mailbox()
+        cls.team = cls.env["mail.ticket.team"].create({"name": "Kundendienst"})
+        cls.server = cls._create_ticket_mailbox(ticket_team_id=cls.team.id)
         cls.rating_template = cls.env.ref("mail_ticket.mail_template_ticket_rating")
         cls.stage_solved.rating_template_id = cls.rating_template
 
@@ -100,7 +101,7 @@ class TestRating(MailTicketCommon):
         self.assertTrue(rating.consumed)
         self.assertEqual(rating.rating, 5)
         self.assertEqual(rating.res_name, ticket.display_name)
-        self.assertEqual(rating.parent_res_name, self.server.name, "grouped by mailbox")
+        self.assertEqual(rating.parent_res_name, self.team.name, "grouped by team")
         self.assertEqual(ticket.rating_count, 1)
         self.assertEqual(ticket.rating_last_value, 5)
         self.assertEqual(ticket.rating_last_feedback, "Sehr schnell geholfen, danke!")
