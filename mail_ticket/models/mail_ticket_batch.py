@@ -394,7 +394,8 @@ class MailTicket(models.Model):
     @api.model
     def _batch_create_tickets(self, server, mails):
         """The new tickets of a run: one ``create()`` per user the gateway runs as (the
-        portal user of the sender, else the one running it), in mail order."""
+        portal user of the sender, else the one running it), in mail order; one per
+        ticket for a team that assigns its tickets in turn."""
         if not mails:
             return
         Ticket = self.with_context(
@@ -405,13 +406,17 @@ class MailTicket(models.Model):
             mail.msg_dict["author_id"] = mail.author.id
             mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
             by_user.setdefault(mail.user, []).append(mail)
+        # a team that takes its tickets in turn weighs each new ticket before it assigns
+        # the next one: those are created one by one, as message_process creates them
+        in_turn = server.ticket_team_id.assignment == "balanced"
         for user, user_mails in by_user.items():
             Created = Ticket.with_user(user) if user else Ticket
-            tickets = Created.sudo().create(
-                [Ticket._mail_ticket_new_values(mail.msg_dict) for mail in user_mails]
-            )
-            for mail, ticket in zip(user_mails, tickets, strict=True):
-                mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
+            for group in [[mail] for mail in user_mails] if in_turn else [user_mails]:
+                tickets = Created.sudo().create(
+                    [Ticket._mail_ticket_new_values(mail.msg_dict) for mail in group]
+                )
+                for mail, ticket in zip(group, tickets, strict=True):
+                    mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
         tickets = self.browse([mail.ticket.id for mail in mails])
         # as message_new: the customers follow, and whom they copied when known
         tickets.filtered("partner_id")._subscribe_customers()

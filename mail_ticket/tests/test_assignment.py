@@ -3,7 +3,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import MailTicketCommon
+from .common import MAIL_TICKET_TEMPLATE, MailTicketCommon
 
 
 @tagged("post_install", "-at_install", "mail_ticket")
@@ -111,3 +111,23 @@ class TestAssignmentFetched(TestAssignment):
     """The same assignments, each mail fetched in a batch from the mailbox."""
 
     fetched = True
+
+    @mute_logger("odoo.addons.mail.models.mail_thread")
+    def test_members_in_turn_within_one_batch(self):
+        """Mails fetched together are shared out as if they came one by one."""
+        team = self.user_agent | self.agent_2 | self.agent_3
+        self.team.write({"assignment": "balanced", "member_ids": team.ids})
+        raws = [
+            self.format(
+                MAIL_TICKET_TEMPLATE,
+                subject="Drucker druckt nicht",
+                email_from=f'"{name}" <{name.lower()}@kunde.example.com>',
+                msg_id=f"<{self._next_msg_id()}@kunde.example.com>",
+            ).encode()
+            for name in ("Anna", "Bert", "Cora", "Dora")
+        ]
+        tickets = self.receive_fetched(raws, self.server)
+        self.assertEqual(
+            [ticket.user_id for ticket in tickets],
+            [self.user_agent, self.agent_2, self.agent_3, self.user_agent],
+        )
