@@ -1,4 +1,8 @@
-from odoo.tests import HttpCase, tagged
+from datetime import timedelta
+from unittest.mock import patch
+
+from odoo import Command, fields
+from odoo.tests import HttpCase, freeze_time, tagged
 
 from .common import MAIL_TICKET_TEMPLATE
 
@@ -54,3 +58,44 @@ class TestMailTicketUi(HttpCase):
         self.assertIn(
             "Der Drucker ist immer noch kaputt", "".join(first.message_ids.mapped("body"))
         )
+
+    def test_team_dashboard_sla_report_split(self):
+        customer = self.env["res.partner"].create(
+            {"name": "Sylvie Lelitre", "email": "sylvie.lelitre@agrolait.example.com"}
+        )
+        team = self.env["mail.ticket.team"].create(
+            {
+                "name": "Technik Tour",
+                "member_ids": [Command.set(self.env.ref("base.user_admin").ids)],
+            }
+        )
+        self.env["mail.ticket.sla"].create(
+            {
+                "name": "Antwort in einer Stunde",
+                "team_id": team.id,
+                "time": 1,
+                "stage_id": self.env.ref("mail_ticket.stage_solved").id,
+            }
+        )
+        # a week ago (for Python and the database's timestamps): one working hour later,
+        # whatever the weekday, it failed
+        week_ago = fields.Datetime.now() - timedelta(days=7)
+        with freeze_time(week_ago), patch.object(self.env.cr, "now", lambda: week_ago):
+            ticket = self.env["mail.ticket"].create(
+                {"name": "Server steht", "partner_id": customer.id, "team_id": team.id}
+            )
+        ticket.message_post(
+            body="Und der Drucker im Lager druckt auch nicht mehr.",
+            message_type="email",
+            subtype_xmlid="mail.mt_comment",
+            author_id=customer.id,
+        )
+        self.env["mail.ticket"]._cron_update_sla()
+        self.assertEqual(ticket.sla_status, "failed")
+
+        self.start_tour("/odoo/helpdesk-overview", "mail_ticket_team_sla_split", login="admin")
+
+        split = self.env["mail.ticket"].search([("name", "=", "Drucker im Lager druckt nicht")])
+        self.assertEqual(split.partner_id, customer)
+        self.assertIn("Drucker im Lager", split.description)
+        self.assertEqual(ticket.stage_id, self.env.ref("mail_ticket.stage_open"), "left as it was")

@@ -114,3 +114,86 @@ registry.category("web_tour.tours").add("mail_ticket_merge_and_report", {
         },
     ],
 });
+
+/**
+ * A manager starts on the helpdesk overview: a team's card counts the ticket whose SLA
+ * failed; the manager opens it from there, checks the SLA report, and splits the
+ * customer's second question off the ticket into a ticket of its own.
+ */
+registry.category("web_tour.tours").add("mail_ticket_team_sla_split", {
+    steps: () => [
+        {
+            content: "The team's card counts its tickets whose SLA failed",
+            trigger: ".o_kanban_record:contains(Technik Tour) a:contains(SLA Failed)",
+            run: "click",
+        },
+        {
+            content: "which opens them, marked on their card",
+            trigger: ".o_kanban_record:contains(Server steht) .badge:contains(SLA Failed)",
+        },
+        {
+            content: "Open the SLA report",
+            trigger: ".o_main_navbar button:contains(Reporting)",
+            run: "click",
+        },
+        {
+            trigger: ".o-dropdown--menu a:contains(SLA Status)",
+            run: "click",
+        },
+        {
+            content: "The report opens on the weeks' statuses; its pivot",
+            trigger: ".o_graph_renderer canvas",
+        },
+        {
+            trigger: "button.o_switch_view.o_pivot",
+            run: "click",
+        },
+        {
+            content: "counts the team's failed SLA",
+            trigger: ".o_pivot th:contains(Technik Tour)",
+        },
+        {
+            trigger: ".o_pivot th:contains(Failed)",
+        },
+        {
+            content: "Back to the team's ticket",
+            trigger: ".o_main_navbar button:contains(Tickets)",
+            run: "click",
+        },
+        {
+            trigger: ".o-dropdown--menu a:contains(All Tickets)",
+            run: "click",
+        },
+        {
+            trigger: ".o_kanban_record:contains(Server steht)",
+            run: "click",
+        },
+        {
+            content: "Split the customer's other question off",
+            trigger: ".o_form_view .o_form_statusbar button:contains(Split)",
+            run: "click",
+        },
+        {
+            content: "The customer's last message opens the new ticket",
+            trigger: ".modal .o_field_widget[name=message_body]:contains(Drucker im Lager)",
+        },
+        {
+            trigger: ".modal .o_field_widget[name=name] input",
+            run: "edit Drucker im Lager druckt nicht",
+        },
+        {
+            trigger: ".modal button[name=action_split]",
+            run: "click",
+        },
+        {
+            content: "The new ticket opens, for the same customer",
+            trigger: ".o_form_view .o_field_widget[name=name] input:value(Drucker im Lager druckt nicht)",
+        },
+        {
+            trigger: ".o_form_view .o_field_widget[name=partner_id] input:value(Sylvie Lelitre)",
+        },
+        {
+            trigger: ".o_form_view .o-mail-Message:contains(Split from)",
+        },
+    ],
+});
