@@ -141,19 +141,19 @@ registry.category("web_tour.tours").add("mail_ticket_team_sla_split", {
             run: "click",
         },
         {
-            content: "The report opens on the weeks' statuses; its pivot",
-            trigger: ".o_graph_renderer canvas",
-        },
-        {
-            trigger: "button.o_switch_view.o_pivot",
-            run: "click",
-        },
-        {
-            content: "counts the team's failed SLA",
+            content: "The report counts the team's failed SLA",
             trigger: ".o_pivot th:contains(Technik Tour)",
         },
         {
             trigger: ".o_pivot th:contains(Failed)",
+        },
+        {
+            content: "and shows the weeks in a graph",
+            trigger: "button.o_switch_view.o_graph",
+            run: "click",
+        },
+        {
+            trigger: ".o_graph_renderer canvas",
         },
         {
             content: "Back to the team's ticket",
