@@ -299,6 +299,8 @@ def take_pictures(browser, base, content):
             ".o_list_view",
         ),
         ("screenshot_report.png", "/odoo/ticket-analysis", ".o_pivot table"),
+        ("screenshot_team_dashboard.png", "/odoo/helpdesk-overview", ".o_kanban_record"),
+        ("screenshot_sla_report.png", "/odoo/ticket-sla-analysis", ".o_pivot table"),
     ]
     for name, path, selector in shots:
         browser.open(base + path, f"document.querySelector('{selector}')", name)
