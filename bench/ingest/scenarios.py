@@ -199,7 +199,7 @@ def e2e(bench, corpus, reps, name="e2e"):
             idle = {**drain, "max_runs": 1}
             steps = [
                 _setup_step(bench, corpus, [bench.server_spec(product, account)]),
-                {**drain, **_ids(common)},
+                {**drain, **_ids(common), **_profile(bench, f"{name}-drain-{product}-r{rep}")},
             ]
             if product != "mail_ticket" or not subject:
                 steps.append(idle)

@@ -254,11 +254,18 @@ def task_drain(env, job, recorder, imap_counter):
     first_id = last_id
     runs, seconds, queries, drained = 0, 0.0, 0, False
     imap_counter.commands.clear()
+    profiler, origins = _profiler(job)
     while runs < job.get("max_runs", 50):
         env.cr.commit()
         q0, t0 = recorder.count, time.perf_counter()
         imap_counter.active = True
+        if profiler:
+            origins.active = True
+            profiler.enable()
         cron.method_direct_trigger()
+        if profiler:
+            profiler.disable()
+            origins.active = False
         imap_counter.active = False
         seconds += time.perf_counter() - t0
         queries += recorder.count - q0
@@ -276,6 +283,8 @@ def task_drain(env, job, recorder, imap_counter):
         if drained:
             break
     check.logout()
+    if profiler:
+        _write_profile(job["profile"], profiler, origins, len(job.get("message_ids", ())) or 1)
     ingested, by_kind = _ingested(env, job)
     return {
         "ingested_by_kind": by_kind,
@@ -314,13 +323,7 @@ def task_process(env, job, recorder):
         fetchmail_cron_running=True,
         default_fetchmail_server_id=server.id,
     )
-    profiler = origins = None
-    if job.get("profile"):
-        import cProfile  # noqa: PLC0415
-
-        profiler = cProfile.Profile()
-        origins = QueryOrigins(job["product"])
-        origins.install()
+    profiler, origins = _profiler(job)
     rows = []
     for path, kind in zip(job["mails"], job["kinds"], strict=True):
         raw = Path(path).read_bytes()
@@ -351,6 +354,17 @@ def task_process(env, job, recorder):
         _write_profile(job["profile"], profiler, origins, len(rows))
     ingested, by_kind = _ingested(env, job)
     return {"rows": rows, "ingested": ingested, "ingested_by_kind": by_kind}
+
+
+def _profiler(job):
+    """``(cProfile.Profile, QueryOrigins)`` when the job asks for a profile, else Nones."""
+    if not job.get("profile"):
+        return None, None
+    import cProfile  # noqa: PLC0415
+
+    origins = QueryOrigins(job["product"])
+    origins.install()
+    return cProfile.Profile(), origins
 
 
 def _write_profile(prefix, profiler, origins, mails):
