@@ -393,30 +393,33 @@ class MailTicket(models.Model):
 
     @api.model
     def _batch_create_tickets(self, server, mails):
-        """The new tickets of a run: one ``create()`` per user the gateway runs as (the
-        portal user of the sender, else the one running it), in mail order; one per
-        ticket for a team that assigns its tickets in turn."""
+        """The new tickets of a run, in mail order: one ``create()`` per sequence of
+        mails the gateway runs as the same user for (the portal user of the sender, else
+        the one running it), so that the tickets are numbered in the order their mails
+        arrived; one per ticket for a team that assigns its tickets in turn."""
         if not mails:
             return
         Ticket = self.with_context(
             default_user_id=False, mail_create_nosubscribe=True, mail_create_nolog=True
         )
-        by_user = {}
-        for mail in mails:
-            mail.msg_dict["author_id"] = mail.author.id
-            mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
-            by_user.setdefault(mail.user, []).append(mail)
         # a team that takes its tickets in turn weighs each new ticket before it assigns
         # the next one: those are created one by one, as message_process creates them
         in_turn = server.ticket_team_id.assignment == "balanced"
-        for user, user_mails in by_user.items():
+        groups = []
+        for mail in mails:
+            mail.msg_dict["author_id"] = mail.author.id
+            mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
+            if groups and groups[-1][0] == mail.user and not in_turn:
+                groups[-1][1].append(mail)
+            else:
+                groups.append((mail.user, [mail]))
+        for user, group in groups:
             Created = Ticket.with_user(user) if user else Ticket
-            for group in [[mail] for mail in user_mails] if in_turn else [user_mails]:
-                tickets = Created.sudo().create(
-                    [Ticket._mail_ticket_new_values(mail.msg_dict) for mail in group]
-                )
-                for mail, ticket in zip(group, tickets, strict=True):
-                    mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
+            tickets = Created.sudo().create(
+                [Ticket._mail_ticket_new_values(mail.msg_dict) for mail in group]
+            )
+            for mail, ticket in zip(group, tickets, strict=True):
+                mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
         tickets = self.browse([mail.ticket.id for mail in mails])
         # as message_new: the customers follow, and whom they copied when known
         tickets.filtered("partner_id")._subscribe_customers()

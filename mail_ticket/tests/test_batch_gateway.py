@@ -240,6 +240,30 @@ class TestBatchGateway(MailTicketCommon):
         self.assertEqual(tickets.sorted("number").mapped("name"), subjects)
         self.assertEqual(tickets.sorted("id").mapped("name"), subjects)
 
+    def test_numbers_follow_arrival_with_portal_customers(self):
+        """Portal customers' tickets are created as their users: between other mails of
+        the batch, they keep their place in the numbering."""
+        mail_new_test_user(
+            self.env,
+            login="hanna_portal",
+            name="Hanna Portal",
+            email="hanna.portal@kunde.example.com",
+            groups="base.group_portal",
+        )
+        hanna = '"Hanna Portal" <hanna.portal@kunde.example.com>'
+        subjects = ["Erste", "Zweite", "Dritte", "Vierte"]
+        senders = [SYLVIE, hanna, SYLVIE, hanna]
+        raws = [self.batch_mail(s, sender) for s, sender in zip(subjects, senders, strict=True)]
+        with self.mock_mail_gateway():
+            results = self.process_batch(raws)
+        self.assertTrue(all(results), "all taken by the batch")
+        tickets = self.Ticket.search([("name", "in", subjects)])
+        self.assertEqual(tickets.sorted("number").mapped("name"), subjects)
+        self.assertEqual(
+            [ticket.create_uid.name for ticket in tickets.sorted("number")],
+            ["OdooBot", "Hanna Portal", "OdooBot", "Hanna Portal"],
+        )
+
     @mute_logger("odoo.addons.mail.models.mail_thread", "odoo.addons.mail_ticket.models")
     def test_answers_within_a_batch(self):
         """A reply to a mail of the same batch lands on its ticket, as it would mail
