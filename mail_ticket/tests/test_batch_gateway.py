@@ -433,11 +433,11 @@ class TestBatchGatewayPerformance(MailTicketCommon):
     def test_new_tickets_of_a_team_queries(self):
         self._team_mailbox()
         raws = self.batch(10)
-        # the tickets without team's 117, and 5 for the whole batch, none per mail: the
-        # team's first stage (instead of the shared one) and its read, the team's
-        # policies, its calendar (attendances, leaves) for one deadline planned for all
-        # (they share their creation date), one insert of their SLA statuses
-        with self.assertQueryCount(admin=122), self.mock_mail_gateway():
+        # the tickets without team's 113, and 6 for the whole batch, none per mail: the
+        # team's first stage (instead of the shared one), the team's policies, its
+        # calendar (attendances, leaves) for one deadline planned for all (they share
+        # their creation date), one insert of their SLA statuses
+        with self.assertQueryCount(admin=119), self.mock_mail_gateway():
             self.process(raws)
 
     @users("admin")
@@ -445,6 +445,6 @@ class TestBatchGatewayPerformance(MailTicketCommon):
     def test_lone_new_ticket_of_a_team_queries(self):
         self._team_mailbox()
         raws = self.batch(1)
-        # the 46 of a ticket without team, and the same 5 as a batch of 10
-        with self.assertQueryCount(admin=51), self.mock_mail_gateway():
+        # the 42 of a ticket without team, and the same 6 as a batch of 10
+        with self.assertQueryCount(admin=48), self.mock_mail_gateway():
             self.process(raws)
