@@ -47,13 +47,13 @@ def reply_to(received, body, sender=CUSTOMER, threaded=True):
     )
 
 
-def make_agent(env, login):
+def make_agent(env, login, name="Agnes Agent"):
     return (
         env["res.users"]
         .with_context(no_reset_password=True)
         .create(
             {
-                "name": "Agnes Agent",
+                "name": name,
                 "login": login,
                 "email": f"agnes.{login}@support.example.com",
                 "group_ids": [(4, env.ref("mail_ticket.mail_ticket_group_user").id)],

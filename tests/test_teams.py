@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 from odoo_env import create_ticket_server, make_mail
+from test_conversation import make_agent
 
 from odoo import Command
 
@@ -40,21 +41,6 @@ def wait_for_rating_mail(smtp_outbox, timeout=10):
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
-
-
-def make_agent(env, login, name):
-    return (
-        env["res.users"]
-        .with_context(no_reset_password=True)
-        .create(
-            {
-                "name": name,
-                "login": login,
-                "email": f"{login}@support.example.com",
-                "group_ids": [Command.link(env.ref("mail_ticket.mail_ticket_group_user").id)],
-            }
-        )
-    )
 
 
 def test_two_mailboxes_of_two_teams(odoo_db, odoo_smtp, dovecot, imap_account, smtp_outbox):

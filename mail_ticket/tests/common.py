@@ -144,6 +144,17 @@ class MailTicketCommon(MailCommon):
         cls.Comment = cls.env["mail.ticket.comment"]
 
     @classmethod
+    def _create_agent(cls, login, name):
+        """Another helpdesk agent: ``Bernd Agent`` is bernd.agent@test.mycompany.com."""
+        return mail_new_test_user(
+            cls.env,
+            login=login,
+            name=name,
+            email=f"{name.split()[0].lower()}.agent@test.mycompany.com",
+            groups="base.group_user,mail_ticket.mail_ticket_group_user",
+        )
+
+    @classmethod
     def _create_ticket_mailbox(cls, **vals):
         """An incoming mail server feeding tickets, never connected (the unit tests hand
         its mails to the gateway themselves; tests/ fetch from a real IMAP server)."""

@@ -1,8 +1,6 @@
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.mail.tests.common import mail_new_test_user
-
 from .common import MAIL_TICKET_TEMPLATE, MailTicketCommon
 
 
@@ -16,20 +14,8 @@ class TestAssignment(MailTicketCommon):
         super().setUpClass()
         cls.team = cls.env["mail.ticket.team"].create({"name": "Kundendienst"})
         cls.server = cls._create_ticket_mailbox(ticket_team_id=cls.team.id)
-        cls.agent_2 = mail_new_test_user(
-            cls.env,
-            login="agent2",
-            name="Bernd Agent",
-            email="bernd.agent@test.mycompany.com",
-            groups="base.group_user,mail_ticket.mail_ticket_group_user",
-        )
-        cls.agent_3 = mail_new_test_user(
-            cls.env,
-            login="agent3",
-            name="Carla Agent",
-            email="carla.agent@test.mycompany.com",
-            groups="base.group_user,mail_ticket.mail_ticket_group_user",
-        )
+        cls.agent_2 = cls._create_agent("agent2", "Bernd Agent")
+        cls.agent_3 = cls._create_agent("agent3", "Carla Agent")
 
     def mail_from(self, name, subject="Drucker druckt nicht"):
         return self.receive_mail(

@@ -8,8 +8,6 @@ from odoo.tests import tagged
 from odoo.tests.common import freeze_time
 from odoo.tools import mute_logger
 
-from odoo.addons.mail.tests.common import mail_new_test_user
-
 from .common import MailTicketCommon
 
 FRIDAY_4PM = datetime(2026, 12, 4, 16, 0)  # a Friday
@@ -19,13 +17,7 @@ class SlaCommon(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.agent_2 = mail_new_test_user(
-            cls.env,
-            login="agent2",
-            name="Bernd Agent",
-            email="bernd.agent@test.mycompany.com",
-            groups="base.group_user,mail_ticket.mail_ticket_group_user",
-        )
+        cls.agent_2 = cls._create_agent("agent2", "Bernd Agent")
         cls.calendar = cls.env["resource.calendar"].create(
             {
                 "name": "Mo-Fr 8-17",

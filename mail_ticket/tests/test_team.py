@@ -25,13 +25,7 @@ class TeamCommon(MailTicketCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.agent_2 = mail_new_test_user(
-            cls.env,
-            login="agent2",
-            name="Bernd Agent",
-            email="bernd.agent@test.mycompany.com",
-            groups="base.group_user,mail_ticket.mail_ticket_group_user",
-        )
+        cls.agent_2 = cls._create_agent("agent2", "Bernd Agent")
         cls.stage_triage = cls.env["mail.ticket.stage"].create({"name": "Triage", "sequence": 0})
         cls.team = cls.env["mail.ticket.team"].create(
             {
