@@ -410,32 +410,10 @@ class MailTicket(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        new_label = self.env._("New")
-        to_number = defaultdict(list)
         for vals in vals_list:
-            if not vals.get("number") or vals["number"] == new_label:
-                to_number[vals.get("company_id") or self.env.company.id].append(vals)
             if "name" in vals:
                 vals["name"] = clean_title(vals["name"])
-        for company_id, company_vals in to_number.items():
-            numbers = self._next_numbers(
-                self.env["res.company"].browse(company_id), len(company_vals)
-            )
-            for vals, number in zip(company_vals, numbers, strict=True):
-                vals["number"] = number
-        # the first stage of each team (or of all), read once for the batch rather than
-        # once per ticket
-        if "default_stage_id" not in self.env.context:
-            default_team_id = self.env.context.get("default_team_id") or False
-            stageless = defaultdict(list)
-            for vals in vals_list:
-                if "stage_id" not in vals:
-                    stageless[vals.get("team_id", default_team_id)].append(vals)
-            Team = self.env["mail.ticket.team"]
-            for team_id, team_vals in stageless.items():
-                stage = Team.browse(team_id)._first_stage()
-                for vals in team_vals:
-                    vals["stage_id"] = stage.id
+        self._number_and_stage(vals_list)
         tickets = super().create(vals_list)
         # the customer follows the ticket, to receive the answers; straight to the
         # followers' insert, without message_subscribe's access and active-partner checks
@@ -446,6 +424,37 @@ class MailTicket(models.Model):
             tickets.filtered("partner_id")._subscribe_customers()
         tickets.filtered("team_id")._sla_apply()
         return tickets
+
+    @api.model
+    def _number_and_stage(self, vals_list):
+        """Give the tickets to create of ``vals_list`` their numbers, in list order, and
+        their team's first stage (or the first of all), in place; values that name
+        them keep theirs. Each company's sequence and each team's first stage are read
+        once for the list. ``create()`` calls it; the gateway's batch calls it for the
+        tickets of a fetch before it creates them in several ``create()``."""
+        new_label = self.env._("New")
+        to_number = defaultdict(list)
+        for vals in vals_list:
+            if not vals.get("number") or vals["number"] == new_label:
+                to_number[vals.get("company_id") or self.env.company.id].append(vals)
+        for company_id, company_vals in to_number.items():
+            numbers = self._next_numbers(
+                self.env["res.company"].browse(company_id), len(company_vals)
+            )
+            for vals, number in zip(company_vals, numbers, strict=True):
+                vals["number"] = number
+        if "default_stage_id" in self.env.context:
+            return
+        default_team_id = self.env.context.get("default_team_id") or False
+        stageless = defaultdict(list)
+        for vals in vals_list:
+            if "stage_id" not in vals:
+                stageless[vals.get("team_id", default_team_id)].append(vals)
+        Team = self.env["mail.ticket.team"]
+        for team_id, team_vals in stageless.items():
+            stage = Team.browse(team_id)._first_stage()
+            for vals in team_vals:
+                vals["stage_id"] = stage.id
 
     @api.model
     def _next_numbers(self, company, count):

@@ -395,8 +395,10 @@ class MailTicket(models.Model):
     def _batch_create_tickets(self, server, mails):
         """The new tickets of a run, in mail order: one ``create()`` per sequence of
         mails the gateway runs as the same user for (the portal user of the sender, else
-        the one running it), so that the tickets are numbered in the order their mails
-        arrived; one per ticket for a team that assigns its tickets in turn."""
+        the one running it), so that the tickets follow the order their mails arrived;
+        one per ticket for a team that assigns its tickets in turn. The numbers and
+        first stages of the whole run are drawn before, at once
+        (``_number_and_stage``)."""
         if not mails:
             return
         Ticket = self.with_context(
@@ -405,20 +407,26 @@ class MailTicket(models.Model):
         # a team that takes its tickets in turn weighs each new ticket before it assigns
         # the next one: those are created one by one, as message_process creates them
         in_turn = server.ticket_team_id.assignment == "balanced"
-        groups = []
+        groups, vals_list = [], []
         for mail in mails:
             mail.msg_dict["author_id"] = mail.author.id
             mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
+            vals = Ticket._mail_ticket_new_values(mail.msg_dict)
+            if "company_id" not in vals:  # the default of the user it is created as
+                vals["company_id"] = (
+                    Ticket.with_user(mail.user) if mail.user else Ticket
+                ).env.company.id
+            vals_list.append(vals)
             if groups and groups[-1][0] == mail.user and not in_turn:
-                groups[-1][1].append(mail)
+                groups[-1][1].append((mail, vals))
             else:
-                groups.append((mail.user, [mail]))
+                groups.append((mail.user, [(mail, vals)]))
+        # numbered in the order the mails arrived, the sequences and stages read once
+        Ticket._number_and_stage(vals_list)
         for user, group in groups:
             Created = Ticket.with_user(user) if user else Ticket
-            tickets = Created.sudo().create(
-                [Ticket._mail_ticket_new_values(mail.msg_dict) for mail in group]
-            )
-            for mail, ticket in zip(group, tickets, strict=True):
+            tickets = Created.sudo().create([vals for __, vals in group])
+            for (mail, __), ticket in zip(group, tickets, strict=True):
                 mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
         tickets = self.browse([mail.ticket.id for mail in mails])
         # as message_new: the customers follow, and whom they copied when known

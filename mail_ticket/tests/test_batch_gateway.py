@@ -380,6 +380,24 @@ class TestBatchGatewayPerformance(MailTicketCommon):
             )
         return mails
 
+    def portal_batch(self, count):
+        """``count`` new mails, every second one by a customer with a portal account."""
+        raws = self.batch(count)
+        for n in range(0, count, 2):
+            msg_id = f"<{self._next_msg_id()}@agrolait.example.com>"
+            email = f"portal.{self._msg_counter}@kunde.example.com"
+            mail_new_test_user(
+                self.env, login=email, name=f"Portal {n}", email=email, groups="base.group_portal"
+            )
+            raws[n] = self.format(
+                MAIL_TICKET_TEMPLATE,
+                to=SUPPORT_ADDRESS,
+                subject=f"Neues Problem {msg_id}",
+                email_from=f'"Portal {n}" <{email}>',
+                msg_id=msg_id,
+            ).encode()
+        return raws
+
     def process(self, raws):
         results = (
             self.env["mail.ticket"]
@@ -411,6 +429,30 @@ class TestBatchGatewayPerformance(MailTicketCommon):
         raws = self.batch(10, reply=True)
         with self.assertQueryCount(admin=125), self.mock_mail_gateway():
             self.process(raws)
+
+    @users("admin")
+    @warmup
+    def test_new_tickets_of_portal_customers_queries(self):
+        raws = self.portal_batch(10)
+        # the 113 of ten mails of unknown senders, and 41 for creating each ticket as
+        # its sender's portal user, in arrival order (one insert per ticket here, the
+        # users' defaults and accounts): the numbers and the first stage are drawn once
+        # for all (they were drawn per create(): 172)
+        with self.assertQueryCount(admin=154), self.mock_mail_gateway():
+            self.process(raws)
+        tickets = self.env["mail.ticket"].sudo().search([], order="id desc", limit=10)
+        self.assertEqual(
+            [(ticket.name, ticket.create_uid.name) for ticket in tickets.sorted("number")],
+            [
+                (self.from_string(raw.decode())["Subject"], name)
+                for raw, name in zip(
+                    raws,
+                    [name for n in range(0, 10, 2) for name in (f"Portal {n}", self.env.user.name)],
+                    strict=True,
+                )
+            ],
+        )
+        self.assertEqual(tickets.sorted("id"), tickets.sorted("number"))
 
     def _team_mailbox(self):
         """The mailbox's team gives its tickets a stage of its own and an SLA policy on
