@@ -3,7 +3,7 @@ from email.message import EmailMessage
 
 from odoo import api, models
 
-from ..tools.mail_repair import parse_headers_once, repair_message
+from ..tools.mail_repair import read_headers_once, repair_message
 from ..tools.mail_trust import remember_from
 from ..tools.mail_verdict import VERDICT_KEY
 from ..tools.ticket_reference import one_line
@@ -18,12 +18,17 @@ class MailThread(models.AbstractModel):
     def message_parse(self, message, save_original=False):
         """Repair what the gateway could not read (unknown charsets, header parser
         errors, impossible dates...) before Odoo parses the mail; a well-formed mail is
-        left as it is. The mail's source, as received, is not changed.
+        left as it is. The mail's source, as received, is not changed. Each header
+        is parsed once however often it is read (``tools.mail_repair.read_headers_once``).
 
         Before anything is repaired, the ``From`` header is read as the receiving mail
         server read it (``tools.mail_trust.remember_from``): who sent the mail is decided
         on that reading, never on the repaired one."""
         if isinstance(message, EmailMessage):
+            try:
+                read_headers_once(message)
+            except Exception:  # a speed-up: never a reason to fail a mail
+                _logger.warning("Could not make a mail read its headers once", exc_info=True)
             # who sent it is decided on the From header as the receiving server read it
             from_header = remember_from(message)
             try:
@@ -45,11 +50,6 @@ class MailThread(models.AbstractModel):
                     message.get("Message-Id", failobj=""),
                     ", ".join(repairs),
                 )
-            if not save_original:  # the original is written from the message
-                try:
-                    parse_headers_once(message)
-                except Exception:  # a speed-up: never a reason to fail a mail
-                    _logger.warning("Could not pre-parse the headers of a mail", exc_info=True)
         return super().message_parse(message, save_original=save_original)
 
     @api.model

@@ -11,12 +11,12 @@ mail, the batch steps aside and every mail goes through ``message_process``.
 import logging
 from dataclasses import dataclass
 from email import message_from_bytes
-from email.policy import SMTP
 from typing import NamedTuple
 
 from odoo import api, models, tools
 from odoo.tools.mail import unfold_references
 
+from ..tools.mail_repair import read_once_policy
 from ..tools.mail_verdict import VERDICT_KEY
 from ..tools.ticket_reference import one_line
 from .mail_ticket import contact_key
@@ -200,7 +200,8 @@ class MailTicket(models.Model):
 
     @api.model
     def _batch_parse(self, Thread, server, index, raw):
-        message = message_from_bytes(raw, policy=SMTP)
+        # as message_process parses it (email.policy.SMTP), each header parsed once
+        message = message_from_bytes(raw, policy=read_once_policy())
         msg_dict = Thread.message_parse(message, save_original=server.original)
         if not server.attach:
             msg_dict.pop("attachments", None)

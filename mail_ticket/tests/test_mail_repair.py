@@ -1,5 +1,5 @@
 import email
-from email.policy import SMTP
+from email.policy import SMTP, compat32
 from types import SimpleNamespace
 from unittest.mock import patch
 
@@ -9,7 +9,8 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail_ticket.tools.mail_repair import (
     decode_header_value,
-    parse_headers_once,
+    read_headers_once,
+    read_once_policy,
     repair_message,
     resolve_charset,
 )
@@ -236,8 +237,8 @@ class TestMailRepair(BaseCase):
         self.assertEqual(message.get_content_type(), "application/octet-stream")
         self.assertEqual(message.get_filename(), "a.pdf")
 
-    def test_parse_headers_once(self):
-        """Headers read after it read the same; an attached message keeps its bytes."""
+    def test_read_headers_once(self):
+        """Headers read the same, each parsed once; the message is written as it came."""
         attached = (
             b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.com>\r\nSubject: =?utf-8?q?Alt?=\r\n"
             b"Content-Type: text/plain; charset=utf-8\r\n\r\nAlte Mail\r\n"
@@ -258,12 +259,18 @@ class TestMailRepair(BaseCase):
                 for part in message.walk()
             ]
 
-        expected, message = read(parse(raw)), parse(raw)
-        parse_headers_once(message)
-        self.assertEqual(read(message), expected)
-        self.assertEqual(str(message["Subject"]), "Grüße")
-        inner = message.get_payload()[1].get_payload()[0]
-        self.assertEqual(inner.as_bytes(), parse(raw).get_payload()[1].get_payload()[0].as_bytes())
+        expected = read(parse(raw))
+        for message in (parse(raw), email.message_from_bytes(raw, policy=read_once_policy())):
+            read_headers_once(message)
+            self.assertEqual(read(message), expected)
+            self.assertEqual(str(message["Subject"]), "Grüße")
+            self.assertIs(message["Subject"], message["Subject"], "parsed once")
+            self.assertEqual(message.as_bytes(), parse(raw).as_bytes())
+            inner = message.get_payload()[1].get_payload()[0]
+            self.assertIs(inner["From"], inner["From"])
+        legacy = email.message_from_bytes(raw, policy=compat32)
+        read_headers_once(legacy)
+        self.assertIs(legacy.policy, compat32, "a legacy message is left")
 
 
 @tagged("post_install", "-at_install", "mail_ticket")
@@ -286,7 +293,7 @@ class TestGatewayBrokenMail(MailTicketCommon):
     @mute_logger("odoo.addons.mail_ticket.models.mail_thread")
     def test_header_pre_parsing_failure_fails_no_mail(self):
         """Pre-parsing the headers is a speed-up: whatever it raises, the mail is read."""
-        target = "odoo.addons.mail_ticket.models.mail_thread.parse_headers_once"
+        target = "odoo.addons.mail_ticket.models.mail_thread.read_headers_once"
         for error in (RuntimeError("boom"), RecursionError(), AttributeError("x")):
             with self.subTest(error=type(error).__name__), patch(target, side_effect=error):
                 ticket = self.process(b"Vorab", b"text/plain; charset=utf-8", b"Hallo")

@@ -29,16 +29,19 @@ import contextlib
 import functools
 import re
 import warnings
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime
 
 import chardet
 from dateutil import parser as date_parser
 
 __all__ = [
+    "ReadOncePolicy",
     "bound_headers",
     "decode_bytes",
     "decode_header_value",
-    "parse_headers_once",
+    "read_headers_once",
+    "read_once_policy",
     "repair_message",
     "resolve_charset",
 ]
@@ -483,38 +486,48 @@ def repair_message(message):
     return repairs
 
 
-#: Headers of every part that the gateway reads over and over (the content type of a
-#: part is read some ten times while a mail is parsed), lowercase.
-PART_HEADERS = frozenset({"content-type", "content-disposition", "content-transfer-encoding"})
+class ReadOncePolicy(EmailPolicy):
+    """Python's ``email.policy.SMTP``, parsing each header of a message once.
 
-
-def parse_headers_once(message):
-    """Keep the parsed value of the headers the gateway reads several times, so that
-    each is parsed once: the message's own :data:`PARSED_HEADERS` and the content
-    headers of its parts, when they occur once.
-
-    Python's ``email`` parses a header anew each time it is read; a header stored as
-    its parsed value is returned as it is (``EmailPolicy.header_fetch_parse``). The
-    values read are the same, but a header stored parsed is written back refolded, so
-    this is for a message that is read, not sent on or saved: the parts of an attached
-    message (``message/rfc822``, which may be saved as a file) are left as they are.
+    Python's ``email`` parses a header anew each time it is read
+    (``EmailPolicy.header_fetch_parse``), and the gateway reads the same headers over
+    and over: the content type of a part some ten times while a mail is parsed, the
+    addresses several times each. This policy keeps, per message (``parsed``), what it
+    parsed and returns it when the same header is read again. Parsed headers are
+    immutable: the values read are the same, and the message is written back as it was
+    received (nothing is stored refolded). Memory: one parsed header per distinct
+    header read, as many as the mail has.
     """
-    _parse_once(message, PARSED_HEADERS | PART_HEADERS)
-    stack = [message]
-    while stack:
-        part = stack.pop()
-        if part.get_content_maintype() == "message":
-            continue  # an attached message is kept byte for byte
-        children = part.get_payload() if part.is_multipart() else []
-        for child in children:
-            _parse_once(child, PART_HEADERS)
-            stack.append(child)
+
+    #: ``{(name, value): header}`` of one message; None (the class's) keeps nothing
+    parsed = None
+
+    def header_fetch_parse(self, name, value):
+        if self.parsed is None or hasattr(value, "name"):
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        header = self.parsed.get(key)
+        if header is None:
+            header = self.parsed[key] = super().header_fetch_parse(name, value)
+        return header
 
 
-def _parse_once(part, names):
-    keys = [name for name in part if name.lower() in names]
-    lowered = [name.lower() for name in keys]
-    for name in keys:
-        if lowered.count(name.lower()) == 1:
-            with contextlib.suppress(Exception):  # left as it is: parsed when read
-                part.replace_header(name, part[name])
+def read_once_policy(policy=SMTP):
+    """A :class:`ReadOncePolicy` for one message, with the settings of ``policy``
+    (``email.policy.SMTP``, which Odoo's gateway parses mail with)."""
+    # a policy's settings are its instance's attributes (as EmailPolicy.clone copies)
+    settings = {**vars(policy), "header_factory": policy.header_factory}
+    return ReadOncePolicy(**settings, parsed={})
+
+
+def read_headers_once(message):
+    """Make ``message`` and its parts, parsed with an ``email.policy`` policy, read each
+    of their headers once (:class:`ReadOncePolicy`, with the same settings); a message
+    parsed with it, or with the legacy ``compat32`` policy, is left as it is."""
+    policy = message.policy
+    if isinstance(policy, ReadOncePolicy) or not isinstance(policy, EmailPolicy):
+        return
+    read_once = read_once_policy(policy)
+    for part in message.walk():
+        if part.policy is policy:
+            part.policy = read_once
