@@ -397,38 +397,26 @@ class MailTicket(models.Model):
         """The new tickets of a run, in mail order: one ``create()`` per sequence of
         mails the gateway runs as the same user for (the portal user of the sender, else
         the one running it), so that the tickets follow the order their mails arrived;
-        one per ticket for a team that assigns its tickets in turn. The numbers and
-        first stages of the whole run are drawn before, at once
-        (``_number_and_stage``)."""
+        the numbers and first stages of the whole run drawn before, at once
+        (``_number_and_stage``). A team that assigns its tickets in turn gets them one
+        by one, each valued after the one before was created."""
         if not mails:
             return
         Ticket = self.with_context(
             default_user_id=False, mail_create_nosubscribe=True, mail_create_nolog=True
         )
         # a team that takes its tickets in turn weighs each new ticket before it assigns
-        # the next one: those are created one by one, as message_process creates them
-        in_turn = server.ticket_team_id.assignment == "balanced"
-        groups, vals_list = [], []
-        for mail in mails:
-            mail.msg_dict["author_id"] = mail.author.id
-            mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
-            vals = Ticket._mail_ticket_new_values(mail.msg_dict)
-            if "company_id" not in vals:  # the default of the user it is created as
-                vals["company_id"] = (
-                    Ticket.with_user(mail.user) if mail.user else Ticket
-                ).env.company.id
-            vals_list.append(vals)
-            if groups and groups[-1][0] == mail.user and not in_turn:
-                groups[-1][1].append((mail, vals))
-            else:
-                groups.append((mail.user, [(mail, vals)]))
-        # numbered in the order the mails arrived, the sequences and stages read once
-        Ticket._number_and_stage(vals_list)
-        for user, group in groups:
-            Created = Ticket.with_user(user) if user else Ticket
-            tickets = Created.sudo().create([vals for __, vals in group])
-            for (mail, __), ticket in zip(group, tickets, strict=True):
+        # the next one (in _mail_ticket_new_values): those are created one by one, as
+        # message_process creates them, and numbered each by its create()
+        if server.ticket_team_id.assignment == "balanced":
+            for mail in mails:
+                mail.msg_dict["author_id"] = mail.author.id
+                mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
+                Created = Ticket.with_user(mail.user) if mail.user else Ticket
+                ticket = Created.sudo().create(Ticket._mail_ticket_new_values(mail.msg_dict))
                 mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
+        else:
+            self._batch_create_runs(Ticket, mails)
         tickets = self.browse([mail.ticket.id for mail in mails])
         # as message_new: the customers follow, and whom they copied when known
         tickets.filtered("partner_id")._subscribe_customers()
@@ -442,6 +430,32 @@ class MailTicket(models.Model):
         if server.ticket_follow_known_contacts:
             for mail in mails:
                 mail.ticket._mail_ticket_follow_known_contacts(mail.msg_dict)
+
+    @api.model
+    def _batch_create_runs(self, Ticket, mails):
+        """Create the new tickets of ``mails``, numbered and staged at once in mail
+        order, with one ``create()`` per sequence of mails of the same user."""
+        groups, vals_list = [], []
+        for mail in mails:
+            mail.msg_dict["author_id"] = mail.author.id
+            mail.msg_dict.pop("parent_id", None)  # a new thread has no parent
+            vals = Ticket._mail_ticket_new_values(mail.msg_dict)
+            if "company_id" not in vals:  # the default of the user it is created as
+                vals["company_id"] = (
+                    Ticket.with_user(mail.user) if mail.user else Ticket
+                ).env.company.id
+            vals_list.append(vals)
+            if groups and groups[-1][0] == mail.user:
+                groups[-1][1].append((mail, vals))
+            else:
+                groups.append((mail.user, [(mail, vals)]))
+        # numbered in the order the mails arrived, the sequences and stages read once
+        Ticket._number_and_stage(vals_list)
+        for user, group in groups:
+            Created = Ticket.with_user(user) if user else Ticket
+            tickets = Created.sudo().create([vals for __, vals in group])
+            for (mail, __), ticket in zip(group, tickets, strict=True):
+                mail.ticket, mail.ticket_is_new = ticket.with_env(self.env), True
 
     @api.model
     def _batch_post(self, mails):
