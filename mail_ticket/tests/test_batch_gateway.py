@@ -359,16 +359,27 @@ class TestBatchGatewayPerformance(MailTicketCommon):
             ]
         )
 
-    def batch(self, count, reply=False):
+    def batch(self, count, reply=False, portal=False):
+        """``count`` new mails by unknown senders (every second one by a customer with
+        a portal account, with ``portal``), or replies by subject to the tickets."""
         mails = []
         for n in range(count):
             msg_id = f"<{self._next_msg_id()}@agrolait.example.com>"
+            subject = f"Neues Problem {msg_id}"
+            email_from = f'"Kunde {n}" <kunde.{self._msg_counter}@example.com>'
             if reply:
                 subject = f"Re: [{self.tickets[n].number}] Drucker"
                 email_from = SYLVIE
-            else:
-                subject = f"Neues Problem {msg_id}"
-                email_from = f'"Kunde {n}" <kunde.{self._msg_counter}@example.com>'
+            elif portal and n % 2 == 0:
+                email = f"portal.{self._msg_counter}@kunde.example.com"
+                mail_new_test_user(
+                    self.env,
+                    login=email,
+                    name=f"Portal {n}",
+                    email=email,
+                    groups="base.group_portal",
+                )
+                email_from = f'"Portal {n}" <{email}>'
             mails.append(
                 self.format(
                     MAIL_TICKET_TEMPLATE,
@@ -379,24 +390,6 @@ class TestBatchGatewayPerformance(MailTicketCommon):
                 ).encode()
             )
         return mails
-
-    def portal_batch(self, count):
-        """``count`` new mails, every second one by a customer with a portal account."""
-        raws = self.batch(count)
-        for n in range(0, count, 2):
-            msg_id = f"<{self._next_msg_id()}@agrolait.example.com>"
-            email = f"portal.{self._msg_counter}@kunde.example.com"
-            mail_new_test_user(
-                self.env, login=email, name=f"Portal {n}", email=email, groups="base.group_portal"
-            )
-            raws[n] = self.format(
-                MAIL_TICKET_TEMPLATE,
-                to=SUPPORT_ADDRESS,
-                subject=f"Neues Problem {msg_id}",
-                email_from=f'"Portal {n}" <{email}>',
-                msg_id=msg_id,
-            ).encode()
-        return raws
 
     def process(self, raws):
         results = (
@@ -433,7 +426,7 @@ class TestBatchGatewayPerformance(MailTicketCommon):
     @users("admin")
     @warmup
     def test_new_tickets_of_portal_customers_queries(self):
-        raws = self.portal_batch(10)
+        raws = self.batch(10, portal=True)
         # the 113 of ten mails of unknown senders, and 41 for creating each ticket as
         # its sender's portal user, in arrival order (one insert per ticket here, the
         # users' defaults and accounts): the numbers and the first stage are drawn once
